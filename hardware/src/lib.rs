@@ -1,0 +1,1 @@
+//! Ledger hardware signing for keyward (the Ethereum app client arrives in a later issue).

@@ -1,0 +1,272 @@
+//! The `keyward` command line: set up a wallet, manage its accounts and second factor.
+//!
+//! Arguments are parsed by clap into the structs below, then each command turns them into validated
+//! types before touching the vault. Secrets travel only over the terminal (`/dev/tty`) or a 0600
+//! password file; stdout gets results a script may read, stderr gets errors and logs, and neither
+//! ever gets a secret.
+
+mod keystore;
+mod password;
+mod terminal;
+mod totp;
+mod wallet;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::harden;
+use crate::home::Home;
+
+const ABOUT: &str = "A crypto wallet an AI assistant can use but never own";
+
+const LONG_ABOUT: &str = "\
+keyward keeps an Ethereum wallet for an AI assistant. The assistant can read accounts and balances \
+and ask for transfers and signatures; only you approve them, on a channel the assistant cannot see \
+or forge, with a TOTP code from your authenticator app.
+
+Keys are encrypted at rest with scrypt (n=262144, r=8, p=1) in one vault file. Passwords are typed \
+on the terminal with echo off, or read from a password file for automation; never from arguments \
+or environment variables.";
+
+const AFTER_HELP: &str = "\
+Getting started:
+  keyward init                 create a wallet and write down its recovery phrase
+  keyward totp enroll          pair your authenticator app
+  keyward accounts             list the accounts (no password needed)
+
+Files live in the XDG directories (the vault in ~/.local/share/keyward/vault.json), or all in one \
+directory given by --home or KEYWARD_HOME.";
+
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+struct Cli {
+    /// Keep all of keyward's files in DIR instead of the XDG directories
+    #[arg(long, global = true, env = "KEYWARD_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a wallet: a new recovery phrase (or one you have), sealed under a password
+    #[command(after_help = "\
+keyward shows a new 24-word recovery phrase once, on the terminal, and asks you to type two of \
+its words back. Write the phrase on paper and keep it offline: it restores every account if the \
+vault file or its password is lost. keyward never shows it again.
+
+Examples:
+  keyward init
+  keyward init --words 12 --label main
+  keyward init --import-mnemonic             restore from a phrase you already have")]
+    Init(InitArgs),
+
+    /// List the wallet's accounts: number, label, address, kind (no password needed)
+    #[command(after_help = "\
+The numbers, labels and addresses listed here all name an account in other commands.
+
+Examples:
+  keyward accounts
+  keyward accounts --json | jq '.accounts[].address'")]
+    Accounts(AccountsArgs),
+
+    /// Manage accounts
+    #[command(subcommand)]
+    Account(AccountCommand),
+
+    /// Import a Web3 Secret Storage (v3) keystore file, as written by geth or cast
+    #[command(after_help = "\
+keyward asks for the keystore file's password, then the vault's. The key is re-encrypted inside \
+the vault; the original file is left as it was, so delete it yourself once you are done.
+
+Examples:
+  keyward import-keystore ~/.foundry/keystores/deployer --label deployer")]
+    ImportKeystore(ImportKeystoreArgs),
+
+    /// Write one account's key to a new v3 keystore file, for cast or geth
+    #[command(after_help = "\
+The new file is encrypted with a password you choose (scrypt n=262144, r=8, p=1), written with \
+mode 0600, and never replaces an existing file. Anyone with the file and its password controls the \
+account.
+
+Examples:
+  keyward export-keystore main ./main.json
+  cast wallet address --keystore ./main.json")]
+    ExportKeystore(ExportKeystoreArgs),
+
+    /// Manage the TOTP second factor that approvals ask for
+    #[command(subcommand)]
+    Totp(TotpCommand),
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// Restore from a recovery phrase you already have (typed on the terminal, hidden)
+    #[arg(long)]
+    import_mnemonic: bool,
+
+    /// Length of a new recovery phrase
+    #[arg(long, value_enum, default_value_t = Words::TwentyFour, conflicts_with = "import_mnemonic")]
+    words: Words,
+
+    /// Label of the first account
+    #[arg(long, value_name = "LABEL", default_value = "account-0")]
+    label: String,
+
+    #[command(flatten)]
+    password: PasswordFileArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Words {
+    /// 128 bits of entropy
+    #[value(name = "12")]
+    Twelve,
+    /// 256 bits of entropy
+    #[value(name = "24")]
+    TwentyFour,
+}
+
+#[derive(Debug, Args)]
+struct AccountsArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCommand {
+    /// Derive the next account from the recovery phrase (m/44'/60'/0'/0/N)
+    #[command(after_help = "Examples:\n  keyward account add --label savings")]
+    Add {
+        /// Label of the new account (default: account-N)
+        #[arg(long, value_name = "LABEL")]
+        label: Option<String>,
+
+        #[command(flatten)]
+        password: PasswordFileArg,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ImportKeystoreArgs {
+    /// The keystore file
+    file: PathBuf,
+
+    /// Label of the imported account (default: imported-N)
+    #[arg(long, value_name = "LABEL")]
+    label: Option<String>,
+
+    /// Read the keystore file's password from PATH (mode 0600) instead of the terminal
+    #[arg(long, value_name = "PATH")]
+    keystore_password_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    password: PasswordFileArg,
+}
+
+#[derive(Debug, Args)]
+struct ExportKeystoreArgs {
+    /// The account: its number, label or address, as `keyward accounts` lists them
+    account: String,
+
+    /// Where to write the keystore file (it must not exist yet)
+    out: PathBuf,
+
+    /// Read the new keystore file's password from PATH (mode 0600) instead of the terminal
+    #[arg(long, value_name = "PATH")]
+    keystore_password_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    password: PasswordFileArg,
+}
+
+#[derive(Debug, Subcommand)]
+enum TotpCommand {
+    /// Pair an authenticator app: show a new secret, then confirm it with a code
+    #[command(after_help = "\
+The secret is shown on the terminal as a QR code and an otpauth:// URI. Scan it with your app, \
+then type the 6-digit code it shows (the code is read from standard input, so it can also be \
+piped). The new secret takes effect only after a correct code; until then any previous secret stays \
+active.
+
+Examples:
+  keyward totp enroll")]
+    Enroll {
+        #[command(flatten)]
+        password: PasswordFileArg,
+    },
+}
+
+#[derive(Debug, Args)]
+struct PasswordFileArg {
+    /// Read the vault password from PATH instead of the terminal. The file must be readable by
+    /// you alone (mode 0600). Weaker than typing it: anything that can read the file can unlock
+    /// the wallet, so use it only for automation
+    #[arg(long, value_name = "PATH")]
+    password_file: Option<PathBuf>,
+}
+
+/// The `keyward` program: hardens the process, parses arguments, runs one command.
+pub fn main() -> ExitCode {
+    harden::install_panic_hook();
+    if let Err(err) = harden::harden_process() {
+        report(&err.into());
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let home = Home::resolve(cli.home.as_deref())?;
+    tracing::debug!(data_dir = %home.data_dir().display(), "home resolved");
+    match cli.command {
+        Command::Init(args) => wallet::init(&home, args),
+        Command::Accounts(args) => wallet::accounts(&home, args.json),
+        Command::Account(AccountCommand::Add { label, password }) => {
+            wallet::add_account(&home, label.as_deref(), password.password_file)
+        }
+        Command::ImportKeystore(args) => keystore::import(&home, args),
+        Command::ExportKeystore(args) => keystore::export(&home, args),
+        Command::Totp(TotpCommand::Enroll { password }) => {
+            totp::enroll(&home, password.password_file)
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Prints an error and its causes to stderr. Error types never carry secrets.
+fn report(err: &anyhow::Error) {
+    let _ = writeln!(std::io::stderr(), "error: {err:#}");
+}
+
+/// Prints a result line to stdout.
+fn say(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}")?;
+    stdout.flush()?;
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! keyward: a crypto-wallet MCP server that an AI assistant can use but never own.
+//!
+//! The model can read accounts and balances, prepare transfers and ask for signatures; only the
+//! human authorizes a fund movement, on a channel the model can neither see nor forge. See
+//! `DESIGN.md` in the shared folder for the trust model; each module's first lines say what it is
+//! for and what it must never do.
+
+pub mod cli;
+pub mod files;
+pub mod harden;
+pub mod hd;
+pub mod home;
+pub mod keystore;
+pub mod secret;
+pub mod totp;
