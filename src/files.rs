@@ -129,8 +129,14 @@ fn parent_dir(path: &Path) -> &Path {
 pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
     let file = File::open(path).map_err(io_error("read", path))?;
     let mut bytes = Vec::new();
+    read_capped(file, path, limit, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads all of `file` into `bytes`, refusing more than `limit` bytes.
+fn read_capped(file: File, path: &Path, limit: u64, bytes: &mut Vec<u8>) -> Result<(), FileError> {
     file.take(limit + 1)
-        .read_to_end(&mut bytes)
+        .read_to_end(bytes)
         .map_err(io_error("read", path))?;
     if bytes.len() as u64 > limit {
         return Err(FileError::TooLarge {
@@ -138,7 +144,7 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
             limit,
         });
     }
-    Ok(bytes)
+    Ok(())
 }
 
 /// Reads a file that holds a secret (a password file). It must belong to this user and be
@@ -157,16 +163,10 @@ pub fn read_private(path: &Path, limit: u64) -> Result<Zeroizing<Vec<u8>>, FileE
             mode,
         });
     }
-    let mut bytes = Zeroizing::new(Vec::with_capacity(256));
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error("read", path))?;
-    if bytes.len() as u64 > limit {
-        return Err(FileError::TooLarge {
-            path: path.to_owned(),
-            limit,
-        });
-    }
+    // Sized for the whole limit up front, so the buffer never reallocates and leaves an
+    // unzeroized copy of the secret behind.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(limit as usize + 1));
+    read_capped(file, path, limit, &mut bytes)?;
     Ok(bytes)
 }
 

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use keyward::keystore::Keystore;
 use keyward::secret::{PrivateKey, Secret};
@@ -51,6 +51,20 @@ fn setup() -> (Scratch, String, String) {
         password.to_str().unwrap().to_owned(),
         keystore.to_str().unwrap().to_owned(),
     )
+}
+
+/// Rewrites a JSON file through `edit`.
+fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {
+    let mut document: Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    edit(&mut document);
+    fs::write(path, serde_json::to_vec(&document).unwrap()).unwrap();
+}
+
+/// The same hex string with its first digit changed.
+fn flip_first_digit(hex: &Value) -> Value {
+    let hex = hex.as_str().unwrap();
+    let first = if hex.starts_with('0') { "1" } else { "0" };
+    Value::from(format!("{first}{}", &hex[1..]))
 }
 
 /// Runs keyward, expects a clean failure mentioning `expected`, and checks nothing changed.
@@ -200,15 +214,9 @@ fn truncated_vault_is_reported_without_a_panic() {
 #[test]
 fn damaged_vault_ciphertext_looks_like_a_wrong_password() {
     let (scratch, password, _) = setup();
-    let mut vault: Value = serde_json::from_slice(&fs::read(scratch.vault()).unwrap()).unwrap();
-    let ciphertext = vault["crypto"]["ciphertext"].as_str().unwrap().to_owned();
-    let flipped = if ciphertext.starts_with('0') {
-        "1"
-    } else {
-        "0"
-    };
-    vault["crypto"]["ciphertext"] = Value::String(format!("{flipped}{}", &ciphertext[1..]));
-    fs::write(scratch.vault(), serde_json::to_vec(&vault).unwrap()).unwrap();
+    edit_json(&scratch.vault(), |vault| {
+        vault["crypto"]["ciphertext"] = flip_first_digit(&vault["crypto"]["ciphertext"]);
+    });
     scratch.run(&["accounts"]).assert_success();
     refused(
         &scratch,
@@ -220,9 +228,9 @@ fn damaged_vault_ciphertext_looks_like_a_wrong_password() {
 #[test]
 fn an_edited_account_list_is_caught_on_unlock() {
     let (scratch, password, _) = setup();
-    let mut vault: Value = serde_json::from_slice(&fs::read(scratch.vault()).unwrap()).unwrap();
-    vault["accounts"][0]["address"] = Value::from("0x000000000000000000000000000000000000dEaD");
-    fs::write(scratch.vault(), serde_json::to_vec(&vault).unwrap()).unwrap();
+    edit_json(&scratch.vault(), |vault| {
+        vault["accounts"][0]["address"] = Value::from("0x000000000000000000000000000000000000dEaD");
+    });
     refused(
         &scratch,
         &["account", "add", "--password-file", &password],
@@ -284,23 +292,20 @@ fn damaged_keystore_files_are_reported_before_any_password_is_asked() {
         );
     }
 
-    let mut document: Value = serde_json::from_slice(&original).unwrap();
-    document["crypto"]["kdfparams"]["n"] = Value::from(1000);
-    fs::write(&keystore, serde_json::to_vec(&document).unwrap()).unwrap();
+    fs::write(&keystore, &original).unwrap();
+    edit_json(Path::new(&keystore), |document| {
+        document["crypto"]["kdfparams"]["n"] = Value::from(1000);
+    });
     refused(
         &scratch,
         &["import-keystore", &keystore],
         "must be a power of two",
     );
 
-    let mut document: Value = serde_json::from_slice(&original).unwrap();
-    let mac = document["crypto"]["mac"].as_str().unwrap().to_owned();
-    document["crypto"]["mac"] = Value::from(format!(
-        "{}{}",
-        if mac.starts_with('0') { "1" } else { "0" },
-        &mac[1..]
-    ));
-    fs::write(&keystore, serde_json::to_vec(&document).unwrap()).unwrap();
+    fs::write(&keystore, &original).unwrap();
+    edit_json(Path::new(&keystore), |document| {
+        document["crypto"]["mac"] = flip_first_digit(&document["crypto"]["mac"]);
+    });
     refused(
         &scratch,
         &[

@@ -47,6 +47,18 @@ impl Runs {
     }
 }
 
+/// Runs each command and checks that it succeeds (`None`) or fails with the expected error.
+fn run_cases(scratch: &Scratch, runs: &mut Runs, cases: &[(&str, Vec<&str>, Option<&str>)]) {
+    for (name, args, expected) in cases {
+        let output = scratch.run(args);
+        match expected {
+            Some(expected) => output.assert_error(expected),
+            None => output.assert_success(),
+        };
+        runs.output(*name, output);
+    }
+}
+
 #[test]
 fn no_secret_leaks_from_any_command_on_any_path() {
     let scratch = Scratch::new();
@@ -162,179 +174,170 @@ fn no_secret_leaks_from_any_command_on_any_path() {
     }
 
     // account add: wrong password, world-readable password file, success.
-    for (name, args, expected) in [
-        (
-            "account add, wrong password",
-            vec!["account", "add", "--password-file", &wrong_pw],
-            Some("invalid password or corrupted vault"),
-        ),
-        (
-            "account add, 0644 password file",
-            vec!["account", "add", "--password-file", &open_pw],
-            Some("chmod 600"),
-        ),
-        (
-            "account add",
-            vec!["account", "add", "--password-file", &vault_pw],
-            None,
-        ),
-    ] {
-        let output = scratch.run(&args);
-        match expected {
-            Some(expected) => output.assert_error(expected),
-            None => output.assert_success(),
-        };
-        runs.output(name, output);
-    }
+    run_cases(
+        &scratch,
+        &mut runs,
+        &[
+            (
+                "account add, wrong password",
+                vec!["account", "add", "--password-file", &wrong_pw],
+                Some("invalid password or corrupted vault"),
+            ),
+            (
+                "account add, 0644 password file",
+                vec!["account", "add", "--password-file", &open_pw],
+                Some("chmod 600"),
+            ),
+            (
+                "account add",
+                vec!["account", "add", "--password-file", &vault_pw],
+                None,
+            ),
+        ],
+    );
 
     // import-keystore: malformed file, wrong keystore password, success, duplicate.
-    for (name, args, expected) in [
-        (
-            "import malformed",
-            vec![
-                "import-keystore",
-                &malformed,
-                "--password-file",
-                &vault_pw,
-                "--keystore-password-file",
-                &keystore_pw,
-            ],
-            Some("not a usable keystore"),
-        ),
-        (
-            "import, wrong keystore password",
-            vec![
-                "import-keystore",
-                &keystore_file,
-                "--password-file",
-                &vault_pw,
-                "--keystore-password-file",
-                &wrong_pw,
-            ],
-            Some("invalid password or corrupted keystore"),
-        ),
-        (
-            "import, wrong vault password",
-            vec![
-                "import-keystore",
-                &keystore_file,
-                "--password-file",
-                &wrong_pw,
-                "--keystore-password-file",
-                &keystore_pw,
-            ],
-            Some("invalid password or corrupted vault"),
-        ),
-        (
-            "import",
-            vec![
-                "import-keystore",
-                &keystore_file,
-                "--label",
-                "cold",
-                "--password-file",
-                &vault_pw,
-                "--keystore-password-file",
-                &keystore_pw,
-            ],
-            None,
-        ),
-        (
-            "import duplicate",
-            vec![
-                "import-keystore",
-                &keystore_file,
-                "--password-file",
-                &vault_pw,
-                "--keystore-password-file",
-                &keystore_pw,
-            ],
-            Some("already in the vault"),
-        ),
-    ] {
-        let output = scratch.run(&args);
-        match expected {
-            Some(expected) => output.assert_error(expected),
-            None => output.assert_success(),
-        };
-        runs.output(name, output);
-    }
+    run_cases(
+        &scratch,
+        &mut runs,
+        &[
+            (
+                "import malformed",
+                vec![
+                    "import-keystore",
+                    &malformed,
+                    "--password-file",
+                    &vault_pw,
+                    "--keystore-password-file",
+                    &keystore_pw,
+                ],
+                Some("not a usable keystore"),
+            ),
+            (
+                "import, wrong keystore password",
+                vec![
+                    "import-keystore",
+                    &keystore_file,
+                    "--password-file",
+                    &vault_pw,
+                    "--keystore-password-file",
+                    &wrong_pw,
+                ],
+                Some("invalid password or corrupted keystore"),
+            ),
+            (
+                "import, wrong vault password",
+                vec![
+                    "import-keystore",
+                    &keystore_file,
+                    "--password-file",
+                    &wrong_pw,
+                    "--keystore-password-file",
+                    &keystore_pw,
+                ],
+                Some("invalid password or corrupted vault"),
+            ),
+            (
+                "import",
+                vec![
+                    "import-keystore",
+                    &keystore_file,
+                    "--label",
+                    "cold",
+                    "--password-file",
+                    &vault_pw,
+                    "--keystore-password-file",
+                    &keystore_pw,
+                ],
+                None,
+            ),
+            (
+                "import duplicate",
+                vec![
+                    "import-keystore",
+                    &keystore_file,
+                    "--password-file",
+                    &vault_pw,
+                    "--keystore-password-file",
+                    &keystore_pw,
+                ],
+                Some("already in the vault"),
+            ),
+        ],
+    );
 
     // export-keystore: unknown account, wrong password, weak new password, success, existing out.
-    for (name, args, expected) in [
-        (
-            "export unknown account",
-            vec![
-                "export-keystore",
-                "nobody",
-                &export_out,
-                "--password-file",
-                &vault_pw,
-                "--keystore-password-file",
-                &export_pw,
-            ],
-            Some("no such account"),
-        ),
-        (
-            "export, wrong password",
-            vec![
-                "export-keystore",
-                "cold",
-                &export_out,
-                "--password-file",
-                &wrong_pw,
-                "--keystore-password-file",
-                &export_pw,
-            ],
-            Some("invalid password or corrupted vault"),
-        ),
-        (
-            "export, weak password",
-            vec![
-                "export-keystore",
-                "cold",
-                &export_out,
-                "--password-file",
-                &vault_pw,
-                "--keystore-password-file",
-                &weak_pw,
-            ],
-            Some("not accepted"),
-        ),
-        (
-            "export",
-            vec![
-                "export-keystore",
-                "cold",
-                &export_out,
-                "--password-file",
-                &vault_pw,
-                "--keystore-password-file",
-                &export_pw,
-            ],
-            None,
-        ),
-        (
-            "export over a file",
-            vec![
-                "export-keystore",
-                "0",
-                &export_out,
-                "--password-file",
-                &vault_pw,
-                "--keystore-password-file",
-                &export_pw,
-            ],
-            Some("never overwrites"),
-        ),
-    ] {
-        let output = scratch.run(&args);
-        match expected {
-            Some(expected) => output.assert_error(expected),
-            None => output.assert_success(),
-        };
-        runs.output(name, output);
-    }
+    run_cases(
+        &scratch,
+        &mut runs,
+        &[
+            (
+                "export unknown account",
+                vec![
+                    "export-keystore",
+                    "nobody",
+                    &export_out,
+                    "--password-file",
+                    &vault_pw,
+                    "--keystore-password-file",
+                    &export_pw,
+                ],
+                Some("no such account"),
+            ),
+            (
+                "export, wrong password",
+                vec![
+                    "export-keystore",
+                    "cold",
+                    &export_out,
+                    "--password-file",
+                    &wrong_pw,
+                    "--keystore-password-file",
+                    &export_pw,
+                ],
+                Some("invalid password or corrupted vault"),
+            ),
+            (
+                "export, weak password",
+                vec![
+                    "export-keystore",
+                    "cold",
+                    &export_out,
+                    "--password-file",
+                    &vault_pw,
+                    "--keystore-password-file",
+                    &weak_pw,
+                ],
+                Some("not accepted"),
+            ),
+            (
+                "export",
+                vec![
+                    "export-keystore",
+                    "cold",
+                    &export_out,
+                    "--password-file",
+                    &vault_pw,
+                    "--keystore-password-file",
+                    &export_pw,
+                ],
+                None,
+            ),
+            (
+                "export over a file",
+                vec![
+                    "export-keystore",
+                    "0",
+                    &export_out,
+                    "--password-file",
+                    &vault_pw,
+                    "--keystore-password-file",
+                    &export_pw,
+                ],
+                Some("never overwrites"),
+            ),
+        ],
+    );
 
     // totp enroll: wrong codes, then success, then a re-enrollment that fails and one that works.
     let mut totp_secrets = Vec::new();

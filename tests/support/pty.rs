@@ -142,27 +142,16 @@ impl Session {
     pub(crate) fn expect(&mut self, needle: &str) -> String {
         let start = Instant::now();
         loop {
-            {
-                let transcript = self.transcript.lock().unwrap();
-                let text = String::from_utf8_lossy(&transcript[self.cursor..]).into_owned();
-                if let Some(at) = text.find(needle) {
-                    let end = at + needle.len();
-                    self.cursor += text[..end].len();
-                    return text[..end].to_owned();
-                }
+            if let Some(shown) = self.take_through(needle) {
+                return shown;
             }
             if start.elapsed() > TIMEOUT || self.child.try_wait().unwrap().is_some() {
                 // Give the reader a moment to catch the last bytes before declaring failure.
                 std::thread::sleep(Duration::from_millis(200));
-                let transcript = self.transcript.lock().unwrap();
-                let text = String::from_utf8_lossy(&transcript[self.cursor..]).into_owned();
-                if let Some(at) = text.find(needle) {
-                    let end = at + needle.len();
-                    self.cursor += text[..end].len();
-                    return text[..end].to_owned();
+                if let Some(shown) = self.take_through(needle) {
+                    return shown;
                 }
-                let shown = String::from_utf8_lossy(&transcript).into_owned();
-                drop(transcript);
+                let shown = String::from_utf8_lossy(&self.transcript.lock().unwrap()).into_owned();
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 let stderr = self
@@ -177,6 +166,15 @@ impl Session {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The unconsumed terminal text up to and including `needle`, if it has been shown.
+    fn take_through(&mut self, needle: &str) -> Option<String> {
+        let transcript = self.transcript.lock().unwrap();
+        let text = String::from_utf8_lossy(&transcript[self.cursor..]).into_owned();
+        let end = text.find(needle)? + needle.len();
+        self.cursor += text[..end].len();
+        Some(text[..end].to_owned())
     }
 
     /// Types a line on the terminal.
