@@ -328,4 +328,20 @@ mod tests {
         let err = ExtendedKey::parse("xprv9s2SPatNQ9Vc6GTbVMFPFo7jsaZySyzk7L8n2uqKXJen3KUmvQNTuLh3fhZMBoG3G4ZW1N2kZuHEPY53qmbZzCHshoQnNf4GvELZfqTUrcv").unwrap_err();
         assert!(err.to_string().contains("parent fingerprint"), "{err}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn phrase_and_key_parsers_never_panic(text in "\\PC{0,200}") {
+            let _ = parse_phrase(&text);
+            let _ = ExtendedKey::parse(&text);
+        }
+
+        #[test]
+        fn every_entropy_round_trips_through_its_phrase(entropy in proptest::collection::vec(proptest::prelude::any::<u8>(), 16..=16)) {
+            let phrase = from_entropy(&entropy).unwrap();
+            let parsed = parse_phrase(&phrase.expose_secret().to_string()).unwrap();
+            let back = parsed.entropy();
+            proptest::prop_assert_eq!(back.expose_secret(), &entropy);
+        }
+    }
 }

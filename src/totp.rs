@@ -215,4 +215,14 @@ mod tests {
         assert!(secret.qr_code("wallet").is_some());
         assert!(!format!("{secret:?}").contains("GEZDGNBV"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn verify_never_panics_and_only_accepts_six_digits(code in "\\PC{0,12}", time in proptest::prelude::any::<u64>()) {
+            let secret = from_bytes(RFC_SEED).unwrap();
+            if secret.verify(&code, time).is_some() {
+                proptest::prop_assert_eq!(code.chars().filter(char::is_ascii_digit).count(), DIGITS);
+            }
+        }
+    }
 }

@@ -376,4 +376,17 @@ mod tests {
             "{err}"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_plaintext_round_trips(plaintext in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let key = SealingKey {
+                kdf: Kdf::Pbkdf2 { rounds: 1, salt: vec![1; 16] },
+                key: Secret::new([3; 32]),
+            };
+            let sealed = key.seal(&plaintext).unwrap();
+            let opened = key.open(&sealed).unwrap();
+            proptest::prop_assert_eq!(opened.expose_secret(), &plaintext);
+        }
+    }
 }

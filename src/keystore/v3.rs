@@ -227,4 +227,18 @@ mod tests {
             assert!(Keystore::parse(&SPEC_PBKDF2.as_bytes()[..end]).is_err());
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let _ = Keystore::parse(&bytes);
+        }
+
+        #[test]
+        fn parse_never_panics_on_a_damaged_keystore(at in 0..SPEC_PBKDF2.len(), byte in proptest::prelude::any::<u8>()) {
+            let mut file = SPEC_PBKDF2.as_bytes().to_vec();
+            file[at] = byte;
+            let _ = Keystore::parse(&file);
+        }
+    }
 }

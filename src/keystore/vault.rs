@@ -717,4 +717,20 @@ mod tests {
         }
         assert!(Payload::decode(&encoded).is_ok());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn decoders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let _ = Payload::decode(&bytes);
+            let _ = Vault::parse(&bytes);
+        }
+
+        #[test]
+        fn labels_either_parse_or_say_why(text in "\\PC{0,40}") {
+            match Label::new(&text) {
+                Ok(label) => proptest::prop_assert_eq!(label.as_str(), text.as_str()),
+                Err(err) => proptest::prop_assert!(err.to_string().starts_with("invalid label: a label")),
+            }
+        }
+    }
 }
