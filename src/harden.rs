@@ -56,6 +56,38 @@ pub fn install_panic_hook() {
 mod tests {
     use super::*;
 
+    /// Runs this test binary again, as a child that installs the hook and panics with a secret in
+    /// the payload; the child's stderr must hold the fixed message and not the payload.
+    #[test]
+    fn panic_hook_prints_only_the_fixed_message() {
+        const PAYLOAD: &str = "secret payload 0xdeadbeefcafe";
+        if std::env::var_os("KEYWARD_TEST_PANIC_CHILD").is_some() {
+            install_panic_hook();
+            panic!("{PAYLOAD}");
+        }
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "harden::tests::panic_hook_prints_only_the_fixed_message",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("KEYWARD_TEST_PANIC_CHILD", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "the child did not panic");
+        assert!(stderr.contains(PANIC_MESSAGE.trim_end()), "{stderr}");
+        assert!(
+            !stderr.contains("deadbeefcafe"),
+            "the payload leaked: {stderr}"
+        );
+        assert!(
+            !stderr.contains("harden.rs"),
+            "the location leaked: {stderr}"
+        );
+    }
+
     #[test]
     fn hardening_disables_core_dumps_and_dumpability() {
         harden_process().unwrap();

@@ -389,11 +389,13 @@ impl UnlockedVault {
             None => Label::new(&format!("account-{index}"))?,
         };
         let key = self.mnemonic.account_key(index)?;
-        self.push(Account {
+        let account = Account {
             label,
             address: key.address(),
             kind: AccountKind::Hd { index },
-        })
+        };
+        self.check_new(&account)?;
+        Ok(self.push(account))
     }
 
     /// Adds an imported private key. `label` defaults to `imported-N`.
@@ -413,7 +415,7 @@ impl UnlockedVault {
         };
         self.check_new(&account)?;
         self.imported.push(key);
-        self.push(account)
+        Ok(self.push(account))
     }
 
     fn check_new(&self, account: &Account) -> Result<(), KeystoreError> {
@@ -436,12 +438,9 @@ impl UnlockedVault {
         Ok(())
     }
 
-    fn push(&mut self, account: Account) -> Result<&Account, KeystoreError> {
-        if account.kind != AccountKind::Imported {
-            self.check_new(&account)?;
-        }
+    fn push(&mut self, account: Account) -> &Account {
         self.accounts.push(account);
-        Ok(&self.accounts[self.accounts.len() - 1])
+        &self.accounts[self.accounts.len() - 1]
     }
 
     pub fn totp(&self) -> Option<&TotpSecret> {
