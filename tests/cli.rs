@@ -440,3 +440,58 @@ fn export_then_import_round_trips_through_a_keystore_file() {
     assert_eq!(document["accounts"][1]["kind"], "imported");
     assert_eq!(document["accounts"][1]["label"], "from-anvil");
 }
+
+#[test]
+fn keyward_home_and_the_xdg_defaults_choose_where_the_vault_lives() {
+    let scratch = Scratch::new();
+    create_wallet(&scratch, ANVIL_PHRASE);
+    let mut by_env = crate::support::keyward_command();
+    by_env.env("KEYWARD_HOME", &scratch.home).arg("accounts");
+    let listed = crate::support::run_detached(by_env);
+    listed.assert_success();
+    assert!(listed.stdout_text().contains(ANVIL_0));
+
+    // Without --home or KEYWARD_HOME, the vault is $HOME/.local/share/keyward/vault.json, or
+    // $XDG_DATA_HOME/keyward/vault.json when that is set.
+    let user = Scratch::new();
+    let xdg = user.inputs.join(".local/share/keyward");
+    fs::create_dir_all(&xdg).unwrap();
+    fs::copy(scratch.vault(), xdg.join("vault.json")).unwrap();
+    let mut by_home = crate::support::keyward_command();
+    by_home.env("HOME", &user.inputs).arg("accounts");
+    crate::support::run_detached(by_home).assert_success();
+
+    let mut by_xdg = crate::support::keyward_command();
+    by_xdg
+        .env("HOME", &user.inputs)
+        .env("XDG_DATA_HOME", user.inputs.join("elsewhere"))
+        .arg("accounts");
+    crate::support::run_detached(by_xdg).assert_error("elsewhere/keyward/vault.json");
+}
+
+#[test]
+fn commands_that_handle_secrets_run_without_core_dumps() {
+    let scratch = Scratch::new();
+    let mut session = scratch.session(&["init", "--import-mnemonic"], Stdin::Terminal);
+    session.expect("New password for the vault");
+    // keyward is now waiting for a password: read its limits from the outside.
+    let limits = fs::read_to_string(format!("/proc/{}/limits", session.pid())).unwrap();
+    let core = limits
+        .lines()
+        .find(|line| line.starts_with("Max core file size"))
+        .unwrap();
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+    let status = fs::read_to_string(format!("/proc/{}/status", session.pid())).unwrap();
+    assert!(
+        status.contains("keyward"),
+        "not keyward's process: {status}"
+    );
+    // Ctrl-C at a hidden prompt cancels cleanly.
+    session.type_line("\u{3}");
+    session
+        .finish()
+        .output
+        .assert_error("cancelled; nothing was changed");
+    assert!(!scratch.vault().exists());
+}

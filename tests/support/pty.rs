@@ -177,6 +177,11 @@ impl Session {
         Some(text[..end].to_owned())
     }
 
+    /// The process id of keyward (the wrapper execs it, so the pid is keyward's).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Types a line on the terminal.
     pub(crate) fn type_line(&mut self, text: &str) {
         self.master.write_all(text.as_bytes()).unwrap();
