@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use keyward::hd;
@@ -29,6 +30,25 @@ pub(crate) fn create_wallet(scratch: &Scratch, phrase: &str) {
     )
     .unwrap();
     vault.save_new(&home.vault_path(), &lock).unwrap();
+}
+
+/// `keyward export-keystore ACCOUNT OUT` with both passwords from files.
+pub(crate) fn export_keystore(
+    scratch: &Scratch,
+    account: &str,
+    out: &Path,
+    password: &Path,
+    keystore_password: &Path,
+) -> std::process::Output {
+    scratch.run(&[
+        "export-keystore",
+        account,
+        out.to_str().unwrap(),
+        "--password-file",
+        password.to_str().unwrap(),
+        "--keystore-password-file",
+        keystore_password.to_str().unwrap(),
+    ])
 }
 
 /// Answers the password prompts of `keyward init` on the terminal.
@@ -396,17 +416,7 @@ fn export_then_import_round_trips_through_a_keystore_file() {
     let keystore_password = scratch.password_file("ks", "lantern harbor quietly 42", 0o600);
     let out = scratch.inputs.join("main.json");
 
-    scratch
-        .run(&[
-            "export-keystore",
-            "main",
-            out.to_str().unwrap(),
-            "--password-file",
-            password.to_str().unwrap(),
-            "--keystore-password-file",
-            keystore_password.to_str().unwrap(),
-        ])
-        .assert_success();
+    export_keystore(&scratch, "main", &out, &password, &keystore_password).assert_success();
     assert_eq!(
         fs::metadata(&out).unwrap().permissions().mode() & 0o777,
         0o600

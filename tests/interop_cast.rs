@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::cli::{ANVIL_0, ANVIL_PHRASE, create_wallet};
+use crate::cli::{ANVIL_0, ANVIL_PHRASE, create_wallet, export_keystore};
 use crate::support::{OutputExt, PASSWORD, Scratch, foundry_tool, run_detached};
 
 /// Anvil's account 0 key: a published development key.
@@ -40,17 +40,7 @@ fn cast_decrypts_a_keystore_that_keyward_exported() {
     let dir = scratch.inputs.join("keystores");
     std::fs::create_dir_all(&dir).unwrap();
     let out = dir.join("main");
-    scratch
-        .run(&[
-            "export-keystore",
-            "main",
-            out.to_str().unwrap(),
-            "--password-file",
-            password.to_str().unwrap(),
-            "--keystore-password-file",
-            keystore_password.to_str().unwrap(),
-        ])
-        .assert_success();
+    export_keystore(&scratch, "main", &out, &password, &keystore_password).assert_success();
 
     let decrypted = cast(
         &cast_bin,
