@@ -5,7 +5,9 @@
 //! `DESIGN.md` in the shared folder for the trust model; each module's first lines say what it is
 //! for and what it must never do.
 
+pub mod chain;
 pub mod cli;
+pub mod config;
 pub mod files;
 pub mod harden;
 pub mod hd;
@@ -13,3 +15,4 @@ pub mod home;
 pub mod keystore;
 pub mod secret;
 pub mod totp;
+pub mod untrusted;

@@ -1,0 +1,365 @@
+//! Reading the chain: balances, token metadata, chain state and transaction status.
+//!
+//! Each question is one JSON-RPC batch (see [`rpc`]) whose first call checks the chain id. A
+//! request carries at most one of the wallet's addresses: keyward does not batch accounts together,
+//! so the RPC provider cannot link them from one request.
+
+pub mod erc20;
+pub mod rpc;
+pub mod units;
+
+use alloy::primitives::{Address, B256, U256};
+use serde_json::{Value, json};
+
+use crate::config::{Network, RpcUrl};
+use crate::untrusted::UntrustedText;
+use rpc::{Call, CallError, Http, Rpc, parse_bytes, parse_u64, parse_u256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error(
+        "cannot reach the RPC of network \"{network}\" at {url}: {reason}; check that the node is running and rpc_url is right"
+    )]
+    Unreachable {
+        network: String,
+        url: RpcUrl,
+        reason: &'static str,
+    },
+
+    #[error("the RPC of network \"{network}\" at {url} answered HTTP {status}")]
+    Http {
+        network: String,
+        url: RpcUrl,
+        status: u16,
+    },
+
+    #[error("the RPC of network \"{network}\" at {url} sent an unusable answer: {problem}")]
+    BadResponse {
+        network: String,
+        url: RpcUrl,
+        problem: &'static str,
+    },
+
+    #[error(
+        "the RPC of network \"{network}\" at {url} serves chain id {got}, but the configuration \
+         says {expected}; keyward will not use another chain's data: fix rpc_url or chain_id"
+    )]
+    WrongChain {
+        network: String,
+        url: RpcUrl,
+        expected: u64,
+        got: u64,
+    },
+
+    #[error("the RPC of network \"{network}\" returned error {code} for {method}")]
+    Call {
+        network: String,
+        method: &'static str,
+        code: i64,
+        /// The node's message, third-party text.
+        message: Box<UntrustedText>,
+    },
+
+    #[error("the HTTP client could not be set up")]
+    Setup,
+}
+
+/// Which block a read refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockTag {
+    Latest,
+    Number(u64),
+}
+
+impl BlockTag {
+    fn param(self) -> Value {
+        match self {
+            Self::Latest => json!("latest"),
+            Self::Number(number) => json!(format!("0x{number:x}")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainInfo {
+    pub chain_id: u64,
+    pub latest_block: u64,
+    /// Absent before EIP-1559.
+    pub base_fee_per_gas: Option<U256>,
+}
+
+/// An account's balances at one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balances {
+    pub block: u64,
+    pub eth: U256,
+    /// One entry per requested token, in order.
+    pub tokens: Vec<Result<TokenBalance, TokenReadError>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenBalance {
+    pub token: Address,
+    pub balance: U256,
+    /// Read from the chain when the configuration gives none.
+    pub decimals: Option<u8>,
+}
+
+/// A token that did not answer a read the way an ERC-20 does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenReadError {
+    /// The call reverted or the node refused it.
+    Failed,
+    /// The answer is not what an ERC-20 returns.
+    Malformed,
+}
+
+/// What a token contract says about itself. Every string is untrusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenMetadata {
+    pub name: Result<UntrustedText, TokenReadError>,
+    pub symbol: Result<UntrustedText, TokenReadError>,
+    pub decimals: Result<u8, TokenReadError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxStatus {
+    /// The node knows the transaction but it is not in a block yet.
+    Pending,
+    Mined {
+        block: u64,
+        succeeded: bool,
+        gas_used: U256,
+    },
+    /// The node does not know this hash.
+    Unknown,
+}
+
+/// One configured network's chain.
+#[derive(Debug)]
+pub struct Chain {
+    rpc: Rpc,
+}
+
+impl Chain {
+    pub fn new(http: Http, network: &Network) -> Self {
+        Self {
+            rpc: Rpc::new(http, network),
+        }
+    }
+
+    pub fn network(&self) -> &str {
+        self.rpc.network()
+    }
+
+    /// Checks that the RPC answers with the configured chain id.
+    pub async fn check(&self) -> Result<(), ChainError> {
+        self.rpc.batch(&[]).await.map(|_| ())
+    }
+
+    pub async fn info(&self) -> Result<ChainInfo, ChainError> {
+        let results = self
+            .rpc
+            .batch(&[Call::new("eth_getBlockByNumber", json!(["latest", false]))])
+            .await?;
+        let block = self.value(results, 0, "eth_getBlockByNumber")?;
+        let latest_block = block
+            .get("number")
+            .and_then(parse_u64)
+            .ok_or_else(|| self.malformed("the latest block has no number"))?;
+        let base_fee_per_gas = match block.get("baseFeePerGas") {
+            None | Some(Value::Null) => None,
+            Some(fee) => Some(
+                parse_u256(fee).ok_or_else(|| self.malformed("baseFeePerGas is not a number"))?,
+            ),
+        };
+        Ok(ChainInfo {
+            chain_id: self.rpc.chain_id(),
+            latest_block,
+            base_fee_per_gas,
+        })
+    }
+
+    /// ETH and token balances of one address, in one batch. `tokens` pairs each token with its
+    /// configured decimals; unconfigured decimals are read from the chain in the same batch.
+    pub async fn balances(
+        &self,
+        owner: Address,
+        tokens: &[(Address, Option<u8>)],
+        block: BlockTag,
+    ) -> Result<Balances, ChainError> {
+        let tag = block.param();
+        let mut calls = vec![
+            Call::new("eth_blockNumber", json!([])),
+            Call::new("eth_getBalance", json!([hex_data(owner.as_slice()), tag])),
+        ];
+        for (token, _) in tokens {
+            calls.push(eth_call(*token, &erc20::balance_of(owner), &tag));
+        }
+        for (token, decimals) in tokens {
+            if decimals.is_none() {
+                calls.push(eth_call(*token, &erc20::DECIMALS, &tag));
+            }
+        }
+        let mut results = self.rpc.batch(&calls).await?.into_iter();
+        let latest = self.value_next(&mut results, "eth_blockNumber")?;
+        let latest =
+            parse_u64(&latest).ok_or_else(|| self.malformed("eth_blockNumber is not a number"))?;
+        let eth = self.value_next(&mut results, "eth_getBalance")?;
+        let eth =
+            parse_u256(&eth).ok_or_else(|| self.malformed("eth_getBalance is not a number"))?;
+        let raw_balances: Vec<_> = results.by_ref().take(tokens.len()).collect();
+        let mut token_balances = Vec::with_capacity(tokens.len());
+        for ((token, configured), raw) in tokens.iter().zip(raw_balances) {
+            let balance = token_read(raw, erc20::decode_uint);
+            let decimals = match configured {
+                Some(decimals) => Ok(Some(*decimals)),
+                None => token_read(
+                    results.next().unwrap_or(Err(missing())),
+                    erc20::decode_decimals,
+                )
+                .map(Some),
+            };
+            token_balances.push(balance.and_then(|balance| {
+                Ok(TokenBalance {
+                    token: *token,
+                    balance,
+                    decimals: decimals?,
+                })
+            }));
+        }
+        Ok(Balances {
+            block: match block {
+                BlockTag::Latest => latest,
+                BlockTag::Number(number) => number,
+            },
+            eth,
+            tokens: token_balances,
+        })
+    }
+
+    /// A token's name, symbol and decimals, read in one batch.
+    pub async fn token_metadata(
+        &self,
+        token: Address,
+        block: BlockTag,
+    ) -> Result<TokenMetadata, ChainError> {
+        let tag = block.param();
+        let calls = [
+            eth_call(token, &erc20::NAME, &tag),
+            eth_call(token, &erc20::SYMBOL, &tag),
+            eth_call(token, &erc20::DECIMALS, &tag),
+        ];
+        let mut results = self.rpc.batch(&calls).await?.into_iter();
+        let mut next = || results.next().unwrap_or(Err(missing()));
+        let text =
+            |data: &[u8]| erc20::decode_string(data).map(|bytes| UntrustedText::from_bytes(&bytes));
+        Ok(TokenMetadata {
+            name: token_read(next(), text),
+            symbol: token_read(next(), text),
+            decimals: token_read(next(), erc20::decode_decimals),
+        })
+    }
+
+    pub async fn transaction_status(&self, hash: B256) -> Result<TxStatus, ChainError> {
+        let calls = [
+            Call::new(
+                "eth_getTransactionReceipt",
+                json!([hex_data(hash.as_slice())]),
+            ),
+            Call::new(
+                "eth_getTransactionByHash",
+                json!([hex_data(hash.as_slice())]),
+            ),
+        ];
+        let results = self.rpc.batch(&calls).await?;
+        let mut results = results.into_iter();
+        let receipt = self.value_next(&mut results, "eth_getTransactionReceipt")?;
+        let transaction = self.value_next(&mut results, "eth_getTransactionByHash")?;
+        if !receipt.is_null() {
+            let field = |name: &str| receipt.get(name);
+            return Ok(TxStatus::Mined {
+                block: field("blockNumber")
+                    .and_then(parse_u64)
+                    .ok_or_else(|| self.malformed("the receipt has no block number"))?,
+                succeeded: field("status").and_then(parse_u64) == Some(1),
+                gas_used: field("gasUsed")
+                    .and_then(parse_u256)
+                    .ok_or_else(|| self.malformed("the receipt has no gas used"))?,
+            });
+        }
+        Ok(if transaction.is_null() {
+            TxStatus::Unknown
+        } else {
+            TxStatus::Pending
+        })
+    }
+
+    fn value(
+        &self,
+        results: Vec<Result<Value, CallError>>,
+        index: usize,
+        method: &'static str,
+    ) -> Result<Value, ChainError> {
+        let mut results = results.into_iter().skip(index);
+        self.value_next(&mut results, method)
+    }
+
+    fn value_next(
+        &self,
+        results: &mut impl Iterator<Item = Result<Value, CallError>>,
+        method: &'static str,
+    ) -> Result<Value, ChainError> {
+        match results.next() {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(error)) => Err(ChainError::Call {
+                network: self.rpc.network().to_owned(),
+                method,
+                code: error.code,
+                message: Box::new(error.message),
+            }),
+            None => Err(self.malformed("a call was not answered")),
+        }
+    }
+
+    fn malformed(&self, problem: &'static str) -> ChainError {
+        ChainError::BadResponse {
+            network: self.rpc.network().to_owned(),
+            url: self.rpc_url(),
+            problem,
+        }
+    }
+
+    fn rpc_url(&self) -> RpcUrl {
+        self.rpc.url().clone()
+    }
+}
+
+fn eth_call(to: Address, data: &[u8], tag: &Value) -> Call {
+    Call::new(
+        "eth_call",
+        json!([{"to": hex_data(to.as_slice()), "data": hex_data(data)}, tag]),
+    )
+}
+
+/// Bytes as JSON-RPC data: `0x` and lowercase hex.
+fn hex_data(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn missing() -> CallError {
+    CallError {
+        code: 0,
+        message: UntrustedText::new(""),
+    }
+}
+
+/// Decodes a token call's result; a reverted call and an undecodable answer are told apart.
+fn token_read<T>(
+    result: Result<Value, CallError>,
+    decode: impl FnOnce(&[u8]) -> Option<T>,
+) -> Result<T, TokenReadError> {
+    let value = result.map_err(|_| TokenReadError::Failed)?;
+    let bytes = parse_bytes(&value).ok_or(TokenReadError::Malformed)?;
+    decode(&bytes).ok_or(TokenReadError::Malformed)
+}

@@ -1,0 +1,287 @@
+//! JSON-RPC over HTTP, one batch per question, with the chain id checked in the same round trip.
+//!
+//! Every batch starts with `eth_chainId`, and its answer is compared with the configured chain id
+//! before any other result is used: a reconfigured or hijacked endpoint cannot feed keyward
+//! another chain's data, and the check costs no extra round trip. Errors name the network and the
+//! redacted RPC URL, never the URL itself (reqwest's own errors print it, so they are translated).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::ChainError;
+use crate::config::{Network, RpcUrl};
+use crate::untrusted::UntrustedText;
+
+/// The largest RPC response keyward reads (a batch of balance calls is a few hundred bytes).
+const MAX_RESPONSE: usize = 4 << 20;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+const TIMED_OUT: &str = "it did not answer in time";
+
+/// One JSON-RPC call of a batch.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: &'static str,
+    pub params: Value,
+}
+
+impl Call {
+    pub fn new(method: &'static str, params: Value) -> Self {
+        Self { method, params }
+    }
+}
+
+/// An error object the node returned for one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    pub code: i64,
+    /// The node's message: third-party text.
+    pub message: UntrustedText,
+}
+
+/// The HTTP client all RPC traffic goes through. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Http(reqwest::Client);
+
+impl Http {
+    pub fn new() -> Result<Self, ChainError> {
+        // rustls needs a process-wide crypto provider; installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(90))
+            // An RPC endpoint has no reason to redirect; following one could send the wallet's
+            // requests to a host the configuration never named.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map(Self)
+            .map_err(|_| ChainError::Setup)
+    }
+}
+
+/// A network's RPC endpoint.
+#[derive(Debug)]
+pub struct Rpc {
+    http: Http,
+    url: RpcUrl,
+    network: String,
+    chain_id: u64,
+    next_id: AtomicU64,
+}
+
+impl Rpc {
+    pub fn new(http: Http, network: &Network) -> Self {
+        Self {
+            http,
+            url: network.rpc_url.clone(),
+            network: network.name.clone(),
+            chain_id: network.chain_id,
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    pub fn network(&self) -> &str {
+        &self.network
+    }
+
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    pub fn url(&self) -> &RpcUrl {
+        &self.url
+    }
+
+    /// Sends `eth_chainId` followed by `calls` in one batch, checks the chain id, and returns each
+    /// call's result in order. For reads only: a failed connection is retried once.
+    pub async fn batch(&self, calls: &[Call]) -> Result<Vec<Result<Value, CallError>>, ChainError> {
+        let first = self
+            .next_id
+            .fetch_add(calls.len() as u64 + 1, Ordering::Relaxed);
+        let mut requests = Vec::with_capacity(calls.len() + 1);
+        requests
+            .push(json!({"jsonrpc": "2.0", "id": first, "method": "eth_chainId", "params": []}));
+        for (offset, call) in calls.iter().enumerate() {
+            requests.push(json!({
+                "jsonrpc": "2.0",
+                "id": first + 1 + offset as u64,
+                "method": call.method,
+                "params": call.params,
+            }));
+        }
+        let body = serde_json::to_vec(&requests).map_err(|_| ChainError::Setup)?;
+        // Reads are idempotent, so a transport failure is retried once at once: the usual cause
+        // is a pooled keep-alive connection the node closed (it restarted), and the retry opens a
+        // fresh one. A timeout is not retried, so a slow node is not waited on twice.
+        let responses = match self.post(body.clone()).await {
+            Err(ChainError::Unreachable { reason, .. }) if reason != TIMED_OUT => {
+                self.post(body).await?
+            }
+            other => other?,
+        };
+
+        let mut results: Vec<Option<Result<Value, CallError>>> = vec![None; calls.len() + 1];
+        for mut response in responses {
+            let Some(id) = response.get("id").and_then(Value::as_u64) else {
+                return Err(self.bad_response("a response has no numeric id"));
+            };
+            let Some(slot) = id
+                .checked_sub(first)
+                .and_then(|i| results.get_mut(i as usize))
+            else {
+                return Err(self.bad_response("a response answers a request that was not sent"));
+            };
+            let Some(fields) = response.as_object_mut() else {
+                return Err(self.bad_response("a response is not a JSON object"));
+            };
+            *slot = Some(match (fields.remove("result"), fields.get("error")) {
+                (_, Some(error)) if !error.is_null() => Err(CallError {
+                    code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+                    message: UntrustedText::new(
+                        error
+                            .get("message")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default(),
+                    ),
+                }),
+                (Some(result), _) => Ok(result),
+                (None, _) => {
+                    return Err(self.bad_response("a response has neither result nor error"));
+                }
+            });
+        }
+        let mut results = results.into_iter();
+        let chain = match results.next().flatten() {
+            Some(Ok(chain)) => chain,
+            Some(Err(_)) | None => return Err(self.bad_response("eth_chainId was not answered")),
+        };
+        let got =
+            parse_u64(&chain).ok_or_else(|| self.bad_response("eth_chainId is not a number"))?;
+        if got != self.chain_id {
+            return Err(ChainError::WrongChain {
+                network: self.network.clone(),
+                url: self.url.clone(),
+                expected: self.chain_id,
+                got,
+            });
+        }
+        results
+            .map(|result| {
+                result.ok_or_else(|| self.bad_response("a call in the batch was not answered"))
+            })
+            .collect()
+    }
+
+    async fn post(&self, body: Vec<u8>) -> Result<Vec<Value>, ChainError> {
+        let response = self
+            .http
+            .0
+            .post(self.url.expose_url().clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ChainError::Http {
+                network: self.network.clone(),
+                url: self.url.clone(),
+                status: status.as_u16(),
+            });
+        }
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_RESPONSE as u64)
+        {
+            return Err(self.bad_response("the response is larger than 4 MiB"));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| self.transport_error(&err))?;
+        if bytes.len() > MAX_RESPONSE {
+            return Err(self.bad_response("the response is larger than 4 MiB"));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Array(responses)) => Ok(responses),
+            Ok(Value::Object(single)) if single.contains_key("error") => {
+                Err(self.bad_response("the endpoint refused a batch request"))
+            }
+            Ok(_) => Err(self.bad_response("the response is not a JSON-RPC batch")),
+            Err(_) => Err(self.bad_response("the response is not JSON")),
+        }
+    }
+
+    fn transport_error(&self, err: &reqwest::Error) -> ChainError {
+        let reason = if err.is_timeout() {
+            TIMED_OUT
+        } else if err.is_connect() {
+            "the connection failed"
+        } else {
+            "the request failed"
+        };
+        ChainError::Unreachable {
+            network: self.network.clone(),
+            url: self.url.clone(),
+            reason,
+        }
+    }
+
+    fn bad_response(&self, problem: &'static str) -> ChainError {
+        ChainError::BadResponse {
+            network: self.network.clone(),
+            url: self.url.clone(),
+            problem,
+        }
+    }
+}
+
+/// A JSON-RPC quantity (`"0x1f"`) as a u64.
+pub fn parse_u64(value: &Value) -> Option<u64> {
+    let hex = value.as_str()?.strip_prefix("0x")?;
+    if hex.is_empty() || hex.len() > 16 {
+        return None;
+    }
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// A JSON-RPC quantity as a U256.
+pub fn parse_u256(value: &Value) -> Option<alloy::primitives::U256> {
+    let hex = value.as_str()?.strip_prefix("0x")?;
+    if hex.is_empty() || hex.len() > 64 {
+        return None;
+    }
+    alloy::primitives::U256::from_str_radix(hex, 16).ok()
+}
+
+/// JSON-RPC data (`"0x…"`) as bytes.
+pub fn parse_bytes(value: &Value) -> Option<Vec<u8>> {
+    hex::decode(value.as_str()?.strip_prefix("0x")?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_parse_strictly() {
+        assert_eq!(parse_u64(&json!("0x7a69")), Some(31337));
+        assert_eq!(parse_u64(&json!("0x")), None);
+        assert_eq!(parse_u64(&json!("7a69")), None);
+        assert_eq!(parse_u64(&json!(31337)), None);
+        assert_eq!(parse_u64(&json!("0x10000000000000000")), None);
+        assert_eq!(
+            parse_u256(&json!("0x21e19e0c9bab2400000")),
+            Some(
+                alloy::primitives::U256::from(10_000u64)
+                    * alloy::primitives::U256::from(10u64).pow(alloy::primitives::U256::from(18))
+            )
+        );
+        assert_eq!(parse_bytes(&json!("0x00ff")), Some(vec![0, 255]));
+    }
+}
