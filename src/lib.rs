@@ -13,6 +13,7 @@ pub mod harden;
 pub mod hd;
 pub mod home;
 pub mod keystore;
+pub mod mcp;
 pub mod secret;
 pub mod totp;
 pub mod untrusted;

@@ -1,5 +1,6 @@
 //! keyward's integration tests, in one binary: the CLI driven through a real terminal, leak
-//! canaries, bad input, published vectors, and interop with Foundry's cast.
+//! canaries, bad input, published vectors, interop with Foundry's cast, and the MCP server against
+//! a real Anvil with real MCP clients.
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,7 +10,10 @@
 
 mod bad_input;
 mod canary;
+mod chain;
 mod cli;
+mod external;
 mod interop_cast;
+mod mcp;
 mod support;
 mod vectors;

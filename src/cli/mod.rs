@@ -7,6 +7,7 @@
 
 mod keystore;
 mod password;
+mod serve;
 mod terminal;
 mod totp;
 mod wallet;
@@ -102,6 +103,22 @@ Examples:
     /// Manage the TOTP second factor that approvals ask for
     #[command(subcommand)]
     Totp(TotpCommand),
+
+    /// Serve the wallet to an AI assistant over MCP, on stdin and stdout
+    #[command(after_help = "\
+An MCP host (Claude Desktop, Cursor, VS Code, Claude Code) starts this command itself; see the \
+snippets in config/. The configuration is read from --config, else keyward.toml in the keyward \
+config directory (~/.config/keyward, or --home). stdout carries the protocol; logs go to stderr \
+(RUST_LOG=info for more).
+
+Examples:
+  keyward serve --config ~/.config/keyward/keyward.toml
+  keyward --home ./dev-wallet serve")]
+    Serve {
+        /// The configuration file (TOML; see config/keyward.example.toml)
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +130,11 @@ struct InitArgs {
     /// Length of a new recovery phrase
     #[arg(long, value_enum, default_value_t = Words::TwentyFour, conflicts_with = "import_mnemonic")]
     words: Words,
+
+    /// Create the wallet from Anvil's public test mnemonic ("test test ... junk"), for local
+    /// development only: everyone knows its keys, so never send it real funds
+    #[arg(long, conflicts_with_all = ["import_mnemonic", "words"])]
+    anvil_test_wallet: bool,
 
     /// Label of the first account
     #[arg(long, value_name = "LABEL", default_value = "account-0")]
@@ -244,6 +266,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Totp(TotpCommand::Enroll { password }) => {
             totp::enroll(&home, password.password_file)
         }
+        Command::Serve { config } => serve::serve(&home, config),
     }
 }
 

@@ -12,17 +12,24 @@ use crate::hd::{self, Mnemonic, WordCount};
 use crate::home::Home;
 use crate::keystore::{Account, Label, UnlockedVault, Vault};
 
+/// Foundry's default development mnemonic: public, so a wallet made from it holds nothing of value.
+const ANVIL_TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
+
 /// How many times a person may retry typing the phrase or confirmation words.
 const ATTEMPTS: usize = 3;
 /// How many words of a new phrase must be typed back.
 const WORDS_TO_CONFIRM: usize = 2;
 
-#[tracing::instrument(level = "info", skip_all, fields(command = "init", import = args.import_mnemonic))]
+#[tracing::instrument(level = "info", skip_all, fields(command = "init", import = args.import_mnemonic, anvil = args.anvil_test_wallet))]
 pub(super) fn init(home: &Home, args: InitArgs) -> Result<()> {
     let label = Label::new(&args.label)?;
-    // Both the new phrase and an imported one go over the terminal: check there is one before
-    // creating any directory.
-    let mut terminal = Some(Terminal::open("keyward init")?);
+    // A new phrase and an imported one go over the terminal: check there is one before creating
+    // any directory. Only the Anvil test wallet with a password file needs none.
+    let mut terminal = if args.anvil_test_wallet && args.password.password_file.is_some() {
+        None
+    } else {
+        Some(Terminal::open("keyward init")?)
+    };
     let vault_path = home.vault_path();
     let lock = home.lock_vault()?;
     if vault_path.exists() {
@@ -34,12 +41,14 @@ pub(super) fn init(home: &Home, args: InitArgs) -> Result<()> {
     }
     let password = PasswordSource::new(args.password.password_file, "vault")
         .new_password(&mut terminal, &[label.as_str()])?;
-    let Some(tty) = terminal.as_mut() else {
-        unreachable!("the terminal was opened above")
-    };
-    let mnemonic = if args.import_mnemonic {
+    let mnemonic = if args.anvil_test_wallet {
+        hd::parse_phrase(ANVIL_TEST_MNEMONIC)?
+    } else if let Some(tty) = terminal.as_mut().filter(|_| args.import_mnemonic) {
         read_phrase(tty)?
     } else {
+        let Some(tty) = terminal.as_mut() else {
+            unreachable!("the terminal was opened above")
+        };
         let words = match args.words {
             Words::Twelve => WordCount::Twelve,
             Words::TwentyFour => WordCount::TwentyFour,

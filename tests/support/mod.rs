@@ -1,6 +1,8 @@
 //! Shared test support: a scratch home, the keyward binary, a pseudo-terminal, outside tools.
 
+pub(crate) mod anvil;
 pub(crate) mod canary;
+pub(crate) mod mcp;
 pub(crate) mod pty;
 
 use std::fs;
@@ -196,23 +198,27 @@ pub(crate) fn shared_vectors() -> Option<PathBuf> {
     }
 }
 
-/// An outside tool the test needs (cast from `anvil/node_modules`). When it is missing the test is
-/// skipped with the reason printed, unless `KEYWARD_REQUIRE_TOOLS=1` (set by the CI command), in
-/// which case it fails.
+/// A Foundry tool from `anvil/node_modules` (see [`required_tool`]).
 pub(crate) fn foundry_tool(name: &str) -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("anvil/node_modules");
-    let candidates = [
-        root.join(format!("@foundry-rs/{name}-linux-amd64/bin/{name}")),
-        root.join(format!("@foundry-rs/{name}-linux-arm64/bin/{name}")),
-        root.join(format!(".bin/{name}")),
-    ];
-    if let Some(found) = candidates.into_iter().find(|path| path.is_file()) {
-        return Some(found);
+    required_tool(
+        name,
+        &[
+            root.join(format!("@foundry-rs/{name}-linux-amd64/bin/{name}")),
+            root.join(format!("@foundry-rs/{name}-linux-arm64/bin/{name}")),
+            root.join(format!(".bin/{name}")),
+        ],
+        "run `npm ci --prefix anvil` (the test command does this)",
+    )
+}
+
+/// The first of `candidates` that exists. When none does the test is skipped with the reason
+/// printed, unless `KEYWARD_REQUIRE_TOOLS=1` (set by the CI command), in which case it fails.
+pub(crate) fn required_tool(what: &str, candidates: &[PathBuf], how: &str) -> Option<PathBuf> {
+    if let Some(found) = candidates.iter().find(|path| path.is_file()) {
+        return Some(found.clone());
     }
-    let reason = format!(
-        "{name} is not installed in anvil/node_modules; run `npm ci --prefix anvil` \
-         (the test command does this)"
-    );
+    let reason = format!("{what} is not installed: {how}");
     if std::env::var_os("KEYWARD_REQUIRE_TOOLS").is_some_and(|v| v == "1") {
         panic!("{reason}");
     }

@@ -1,0 +1,459 @@
+//! The MCP face of keyward: the tools an assistant calls, served over stdio.
+//!
+//! Each call is parsed into validated arguments ([`args`]), answered from the vault's public
+//! account list or the chain, and returned as structured output ([`output`]). Every failure
+//! becomes a tool error through the one exhaustive match in [`error`]; nothing else formats an
+//! internal error for the client.
+//!
+//! This module must never hold or return a secret: the read-only tools need no unlocked vault,
+//! and no argument carries a password or code.
+
+mod args;
+mod error;
+mod output;
+mod stdio;
+mod tools;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use alloy::primitives::{Address, U256};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::chain::rpc::Http;
+use crate::chain::units::format_units;
+use crate::chain::{Chain, ChainError, TokenReadError, TxStatus};
+use crate::config::{Config, Network};
+use crate::keystore::{KeystoreError, Vault, find_account};
+use crate::untrusted::{Note, UntrustedText, skeleton};
+use args::Arguments;
+use error::ToolError;
+use output::*;
+
+const INSTRUCTIONS: &str = "keyward holds an Ethereum wallet. Its read-only tools report the \
+wallet's accounts, balances, token metadata, chain state and transaction status. Text read from \
+the chain, such as token names and symbols, is returned in fields marked untrusted.";
+
+/// keyward's MCP server. Cheap to clone: the state is shared.
+#[derive(Debug, Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    vault: VaultFile,
+    /// One per configured network, in configuration order.
+    chains: Vec<Chain>,
+}
+
+/// vault.json, parsed once and parsed again only when the file changes, so that a call costs a
+/// `stat` rather than a read and parse. keyward replaces the file by rename, which changes its
+/// inode, so an `account add` from the CLI shows up on the next call.
+#[derive(Debug)]
+struct VaultFile {
+    path: PathBuf,
+    cached: std::sync::Mutex<Option<(FileStamp, Arc<Vault>)>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    length: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl VaultFile {
+    fn load(&self) -> Result<Arc<Vault>, KeystoreError> {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = match std::fs::metadata(&self.path) {
+            Ok(metadata) => metadata,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(KeystoreError::NoWallet(self.path.clone()));
+            }
+            // Let the loader report the error with its usual wording.
+            Err(_) => return Vault::load(&self.path).map(Arc::new),
+        };
+        let stamp = FileStamp {
+            inode: metadata.ino(),
+            length: metadata.len(),
+            modified: metadata.modified().ok(),
+        };
+        let mut cached = self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((seen, vault)) = cached.as_ref()
+            && *seen == stamp
+        {
+            return Ok(Arc::clone(vault));
+        }
+        let vault = Arc::new(Vault::load(&self.path)?);
+        *cached = Some((stamp, Arc::clone(&vault)));
+        Ok(vault)
+    }
+}
+
+impl Server {
+    pub fn new(config: Config, vault_path: PathBuf) -> Result<Self, ChainError> {
+        let http = Http::new()?;
+        let chains = config
+            .networks()
+            .iter()
+            .map(|network| Chain::new(http.clone(), network))
+            .collect();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                vault: VaultFile {
+                    path: vault_path,
+                    cached: std::sync::Mutex::new(None),
+                },
+                chains,
+            }),
+        })
+    }
+
+    /// Checks each network's RPC and chain id once, logging the outcome. Never fails: a node that
+    /// is down now may be up by the first call, and every call checks again.
+    pub async fn check_networks(&self) {
+        for chain in &self.inner.chains {
+            match chain.check().await {
+                Ok(()) => tracing::info!(
+                    network = chain.network(),
+                    "RPC answers with the configured chain id"
+                ),
+                Err(err) => tracing::warn!(network = chain.network(), "{err}"),
+            }
+        }
+    }
+
+    /// Serves MCP on stdin and stdout until the client closes stdin.
+    pub async fn serve_stdio(self) -> anyhow::Result<()> {
+        let running = self.serve(stdio::stdio()).await?;
+        let reason = running.waiting().await?;
+        tracing::info!(?reason, "MCP session ended");
+        Ok(())
+    }
+
+    fn network(&self, name: Option<&str>) -> Result<(&Network, &Chain), ToolError> {
+        let config = &self.inner.config;
+        let network = config
+            .network(name)
+            .ok_or_else(|| ToolError::UnknownNetwork {
+                name: name.unwrap_or_default().to_owned(),
+                known: config.networks().iter().map(|n| n.name.clone()).collect(),
+            })?;
+        let index = config
+            .networks()
+            .iter()
+            .position(|n| n.name == network.name)
+            .unwrap_or_default();
+        Ok((network, &self.inner.chains[index]))
+    }
+
+    fn vault(&self) -> Result<Arc<Vault>, ToolError> {
+        self.inner.vault.load().map_err(ToolError::Wallet)
+    }
+
+    async fn call(
+        &self,
+        name: &str,
+        arguments: Option<&rmcp::model::JsonObject>,
+    ) -> Option<Result<Value, ToolError>> {
+        Some(match name {
+            tools::ACCOUNTS => self.accounts(arguments),
+            tools::BALANCES => self.balances(arguments).await,
+            tools::TOKEN_INFO => self.token_info(arguments).await,
+            tools::CHAIN_INFO => self.chain_info(arguments).await,
+            tools::TRANSACTION_STATUS => self.transaction_status(arguments).await,
+            _ => return None,
+        })
+    }
+
+    fn accounts(&self, arguments: Option<&rmcp::model::JsonObject>) -> Result<Value, ToolError> {
+        Arguments::parse(arguments, tools::ACCOUNTS_ARGS)?;
+        let vault = self.vault()?;
+        let accounts = vault
+            .accounts()
+            .iter()
+            .enumerate()
+            .map(|(number, account)| AccountEntry {
+                number,
+                label: account.label.to_string(),
+                address: account.address.to_checksum(None),
+                signer_kind: account.kind.name(),
+            })
+            .collect();
+        to_value(AccountsOutput {
+            accounts,
+            totp_enrolled: vault.totp_enrolled(),
+        })
+    }
+
+    async fn balances(
+        &self,
+        arguments: Option<&rmcp::model::JsonObject>,
+    ) -> Result<Value, ToolError> {
+        let args = Arguments::parse(arguments, tools::BALANCES_ARGS)?;
+        let (network, chain) = self.network(args.network()?)?;
+        let selector = args.account()?;
+        let block = args.block()?;
+        let vault = self.vault()?;
+        let chosen: Vec<usize> = match &selector {
+            Some(selector) => vec![
+                find_account(vault.accounts(), selector).map_err(|_| ToolError::UnknownAccount)?,
+            ],
+            None => (0..vault.accounts().len()).collect(),
+        };
+        let tokens: Vec<(Address, Option<u8>)> = network
+            .tokens
+            .iter()
+            .map(|t| (t.address, t.decimals))
+            .collect();
+        // One request per account: a request never carries two of the wallet's addresses.
+        let reads = chosen
+            .iter()
+            .map(|&number| chain.balances(vault.accounts()[number].address, &tokens, block));
+        let results = futures::future::join_all(reads).await;
+        let mut accounts = Vec::with_capacity(chosen.len());
+        let mut read_at = 0;
+        for (&number, result) in chosen.iter().zip(results) {
+            let balances = result?;
+            read_at = read_at.max(balances.block);
+            let account = &vault.accounts()[number];
+            let tokens = network
+                .tokens
+                .iter()
+                .zip(balances.tokens)
+                .map(|(configured, read)| {
+                    let (balance, error) = match read {
+                        Ok(read) => match read.decimals {
+                            Some(decimals) => (
+                                Some(amount(read.balance, decimals, configured.symbol.clone())),
+                                None,
+                            ),
+                            None => (None, Some("the token's decimals are unknown".to_owned())),
+                        },
+                        Err(err) => (None, Some(token_problem("balanceOf", err))),
+                    };
+                    TokenBalanceEntry {
+                        token: configured.address.to_checksum(None),
+                        verified: true,
+                        balance,
+                        error,
+                    }
+                })
+                .collect();
+            accounts.push(AccountBalances {
+                number,
+                label: account.label.to_string(),
+                address: account.address.to_checksum(None),
+                eth: amount(balances.eth, 18, Some("ETH".to_owned())),
+                tokens,
+            });
+        }
+        to_value(BalancesOutput {
+            network: network.name.clone(),
+            chain_id: network.chain_id,
+            block: read_at,
+            accounts,
+        })
+    }
+
+    async fn token_info(
+        &self,
+        arguments: Option<&rmcp::model::JsonObject>,
+    ) -> Result<Value, ToolError> {
+        let args = Arguments::parse(arguments, tools::TOKEN_INFO_ARGS)?;
+        let token = args.address("token")?;
+        let (network, chain) = self.network(args.network()?)?;
+        let block = args.block()?;
+        let metadata = chain.token_metadata(token, block).await?;
+        let configured = network.tokens.iter().find(|t| t.address == token);
+        let mut problems = Vec::new();
+        let mut text = |field: &str, read: Result<UntrustedText, TokenReadError>| match read {
+            Ok(text) => Some(text),
+            Err(err) => {
+                problems.push(format!(
+                    "{field}: {}",
+                    token_problem(&format!("{field}()"), err)
+                ));
+                None
+            }
+        };
+        let name = text("name", metadata.name);
+        let mut symbol = text("symbol", metadata.symbol);
+        if let Some(symbol) = &mut symbol
+            && imitates_configured_symbol(network, token, symbol)
+        {
+            symbol.flag(Note::ImitatesConfiguredToken);
+        }
+        let decimals = match metadata.decimals {
+            Ok(decimals) => Some(decimals),
+            Err(err) => {
+                problems.push(format!("decimals: {}", token_problem("decimals()", err)));
+                None
+            }
+        };
+        to_value(TokenInfoOutput {
+            network: network.name.clone(),
+            token: token.to_checksum(None),
+            verified: configured.is_some(),
+            configured_symbol: configured.and_then(|t| t.symbol.clone()),
+            configured_decimals: configured.and_then(|t| t.decimals),
+            name,
+            symbol,
+            decimals,
+            problems,
+        })
+    }
+
+    async fn chain_info(
+        &self,
+        arguments: Option<&rmcp::model::JsonObject>,
+    ) -> Result<Value, ToolError> {
+        let args = Arguments::parse(arguments, tools::CHAIN_INFO_ARGS)?;
+        let (network, chain) = self.network(args.network()?)?;
+        let info = chain.info().await?;
+        to_value(ChainInfoOutput {
+            network: network.name.clone(),
+            chain_id: info.chain_id,
+            latest_block: info.latest_block,
+            base_fee_per_gas_wei: info.base_fee_per_gas.map(|fee| fee.to_string()),
+            base_fee_per_gas_gwei: info.base_fee_per_gas.map(|fee| format_units(fee, 9)),
+        })
+    }
+
+    async fn transaction_status(
+        &self,
+        arguments: Option<&rmcp::model::JsonObject>,
+    ) -> Result<Value, ToolError> {
+        let args = Arguments::parse(arguments, tools::TRANSACTION_STATUS_ARGS)?;
+        let hash = args.hash("hash")?;
+        let (network, chain) = self.network(args.network()?)?;
+        let (status, block, succeeded, gas_used) = match chain.transaction_status(hash).await? {
+            TxStatus::Pending => ("pending", None, None, None),
+            TxStatus::Unknown => ("unknown", None, None, None),
+            TxStatus::Mined {
+                block,
+                succeeded,
+                gas_used,
+            } => (
+                "mined",
+                Some(block),
+                Some(succeeded),
+                Some(gas_used.to_string()),
+            ),
+        };
+        to_value(TransactionStatusOutput {
+            network: network.name.clone(),
+            hash: format!("{hash:#x}"),
+            status,
+            block,
+            succeeded,
+            gas_used,
+        })
+    }
+}
+
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("keyward", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(tools::TOOLS.clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        tools::TOOLS.iter().find(|tool| tool.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let started = Instant::now();
+        let name = request.name.as_ref();
+        let Some(outcome) = self.call(name, request.arguments.as_ref()).await else {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool; keyward's tools are {}",
+                    tools::TOOLS
+                        .iter()
+                        .map(|t| t.name.as_ref())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None,
+            ));
+        };
+        let result = match outcome {
+            Ok(value) => CallToolResult::structured(value),
+            Err(err) => {
+                tracing::debug!(tool = name, ?err, "tool call failed");
+                err.into_result()
+            }
+        };
+        tracing::debug!(
+            tool = name,
+            micros = started.elapsed().as_micros() as u64,
+            "tool call"
+        );
+        Ok(result.into())
+    }
+}
+
+fn amount(base_units: U256, decimals: u8, symbol: Option<String>) -> Amount {
+    Amount {
+        base_units: base_units.to_string(),
+        decimals,
+        amount: format_units(base_units, decimals),
+        symbol,
+    }
+}
+
+fn token_problem(call: &str, err: TokenReadError) -> String {
+    match err {
+        TokenReadError::Failed => format!("the contract reverted or refused {call}"),
+        TokenReadError::Malformed => {
+            format!("the contract's answer to {call} is not what an ERC-20 returns")
+        }
+    }
+}
+
+/// Whether `symbol`, read from `token`, looks like ETH or like a configured token at another address.
+fn imitates_configured_symbol(network: &Network, token: Address, symbol: &UntrustedText) -> bool {
+    let seen = symbol.skeleton();
+    !seen.is_empty()
+        && (seen == "ETH"
+            || network.tokens.iter().any(|configured| {
+                configured.address != token
+                    && configured
+                        .symbol
+                        .as_deref()
+                        .is_some_and(|s| skeleton(s) == seen)
+            }))
+}
+
+fn to_value(output: impl Serialize) -> Result<Value, ToolError> {
+    // Serializing these plain structs cannot fail; a failure would be a bug, reported as such.
+    serde_json::to_value(output).map_err(|_| ToolError::Chain(ChainError::Setup))
+}

@@ -1,0 +1,219 @@
+//! The tool list: names, descriptions, input and output schemas, annotations.
+//!
+//! Input schemas are written out here rather than derived, so that every bound the parser
+//! enforces (`additionalProperties: false`, string lengths, patterns) is visible in one place and
+//! pinned by the golden `tools/list` test. Descriptions state what a tool does; they give the model
+//! no instructions.
+
+use std::sync::{Arc, LazyLock};
+
+use rmcp::handler::server::tool::schema_for_output;
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
+use serde_json::{Value, json};
+
+use super::output::{
+    AccountsOutput, BalancesOutput, ChainInfoOutput, TokenInfoOutput, TransactionStatusOutput,
+};
+
+pub(crate) const ACCOUNTS: &str = "wallet_accounts";
+pub(crate) const BALANCES: &str = "wallet_balances";
+pub(crate) const TOKEN_INFO: &str = "wallet_token_info";
+pub(crate) const CHAIN_INFO: &str = "wallet_chain_info";
+pub(crate) const TRANSACTION_STATUS: &str = "wallet_transaction_status";
+
+/// The argument names each tool takes, in schema order.
+pub(crate) const ACCOUNTS_ARGS: &[&str] = &[];
+pub(crate) const BALANCES_ARGS: &[&str] = &["account", "network", "block"];
+pub(crate) const TOKEN_INFO_ARGS: &[&str] = &["token", "network", "block"];
+pub(crate) const CHAIN_INFO_ARGS: &[&str] = &["network"];
+pub(crate) const TRANSACTION_STATUS_ARGS: &[&str] = &["hash", "network"];
+
+fn network() -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 32,
+        "description": "A network name from keyward's configuration. Default: the configured default network."
+    })
+}
+
+fn block() -> Value {
+    json!({
+        "type": "string",
+        "pattern": "^(latest|[0-9]{1,20})$",
+        "maxLength": 20,
+        "description": "The block to read at: \"latest\" or a block number in decimal digits (a JSON number is also accepted). Default: latest."
+    })
+}
+
+fn address(description: &str) -> Value {
+    json!({
+        "type": "string",
+        "pattern": "^0x[0-9a-fA-F]{40}$",
+        "minLength": 42,
+        "maxLength": 42,
+        "description": description,
+    })
+}
+
+fn object(properties: Value, required: &[&str]) -> Arc<JsonObject> {
+    let mut schema = json!({
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": false,
+    });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    match schema {
+        Value::Object(map) => Arc::new(map),
+        _ => unreachable!("built as an object above"),
+    }
+}
+
+fn read_only(title: &str, open_world: bool) -> ToolAnnotations {
+    ToolAnnotations::with_title(title)
+        .read_only(true)
+        .destructive(false)
+        .idempotent(true)
+        .open_world(open_world)
+}
+
+/// Every tool keyward serves, in a stable order.
+pub(crate) static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
+    vec![
+        Tool::new(
+            ACCOUNTS,
+            "The wallet's accounts: number, label, checksummed address and signer kind, and whether \
+             a TOTP second factor is enrolled. Available while the wallet is locked.",
+            object(json!({}), &[]),
+        )
+        .with_raw_output_schema(schema_for_output::<AccountsOutput>())
+        .annotate(read_only("Wallet accounts", false)),
+        Tool::new(
+            BALANCES,
+            "ETH and configured-token balances of one account or of every account, each as exact \
+             base units and as a decimal amount with its symbol. Tokens listed here are the ones \
+             in keyward's configuration for the network.",
+            object(
+                json!({
+                    "account": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 42,
+                        "description": "One account: its label, its 0x address, or its number from wallet_accounts. Default: every account."
+                    },
+                    "network": network(),
+                    "block": block(),
+                }),
+                &[],
+            ),
+        )
+        .with_raw_output_schema(schema_for_output::<BalancesOutput>())
+        .annotate(read_only("Wallet balances", true)),
+        Tool::new(
+            TOKEN_INFO,
+            "What an ERC-20 contract reports about itself: name, symbol and decimals, read from the \
+             chain. Names and symbols are chosen by whoever deployed the token, so they are \
+             returned sanitized, marked untrusted, and flagged suspicious when they look like an \
+             instruction, a URL, or another token. Tokens in keyward's configuration are marked \
+             verified with their configured symbol.",
+            object(
+                json!({
+                    "token": address("The token contract's address. A mixed-case address must have a valid EIP-55 checksum."),
+                    "network": network(),
+                    "block": block(),
+                }),
+                &["token"],
+            ),
+        )
+        .with_raw_output_schema(schema_for_output::<TokenInfoOutput>())
+        .annotate(read_only("Token information", true)),
+        Tool::new(
+            CHAIN_INFO,
+            "The network's name and chain id, its latest block number and base fee. The chain id is \
+             checked against keyward's configuration on every call.",
+            object(json!({ "network": network() }), &[]),
+        )
+        .with_raw_output_schema(schema_for_output::<ChainInfoOutput>())
+        .annotate(read_only("Chain information", true)),
+        Tool::new(
+            TRANSACTION_STATUS,
+            "The status of a transaction by hash: pending, mined (with block, success and gas used) \
+             or unknown to the node.",
+            object(
+                json!({
+                    "hash": {
+                        "type": "string",
+                        "pattern": "^0x[0-9a-fA-F]{64}$",
+                        "minLength": 66,
+                        "maxLength": 66,
+                        "description": "The transaction hash: 0x and 64 hexadecimal digits."
+                    },
+                    "network": network(),
+                }),
+                &["hash"],
+            ),
+        )
+        .with_raw_output_schema(schema_for_output::<TransactionStatusOutput>())
+        .annotate(read_only("Transaction status", true)),
+    ]
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_lists_match_the_schemas() {
+        for (tool, args) in [
+            (ACCOUNTS, ACCOUNTS_ARGS),
+            (BALANCES, BALANCES_ARGS),
+            (TOKEN_INFO, TOKEN_INFO_ARGS),
+            (CHAIN_INFO, CHAIN_INFO_ARGS),
+            (TRANSACTION_STATUS, TRANSACTION_STATUS_ARGS),
+        ] {
+            let definition = TOOLS.iter().find(|t| t.name == tool).unwrap();
+            let properties: Vec<&str> = definition.input_schema["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let mut expected = args.to_vec();
+            expected.sort_unstable();
+            let mut found = properties.clone();
+            found.sort_unstable();
+            assert_eq!(found, expected, "{tool}");
+            assert_eq!(
+                definition.input_schema["additionalProperties"], false,
+                "{tool}"
+            );
+            let annotations = definition.annotations.as_ref().unwrap();
+            assert_eq!(annotations.read_only_hint, Some(true), "{tool}");
+            assert!(definition.output_schema.is_some(), "{tool}");
+        }
+    }
+
+    #[test]
+    fn descriptions_state_facts_without_addressing_the_model() {
+        for tool in TOOLS.iter() {
+            let description = tool.description.as_deref().unwrap().to_lowercase();
+            for imperative in [
+                "you must",
+                "always ",
+                "never ",
+                "ignore",
+                "call this",
+                "use this",
+                "important",
+            ] {
+                assert!(
+                    !description.contains(imperative),
+                    "{}: {imperative}",
+                    tool.name
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! MCP test harness: a home with the fixture wallet and a config aimed at a test Anvil, and rmcp
+//! clients talking to keyward in-process over a duplex pipe or to the real binary over stdio.
+
+use std::path::{Path, PathBuf};
+
+use keyward::config::Config;
+use keyward::mcp::Server;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use serde_json::Value;
+
+use super::anvil::{TEST_DOLLAR, TEST_EIGHTEEN, fixtures};
+
+/// The fixture wallet's password (fixtures/anvil-wallet/vault.json holds Anvil's public test
+/// mnemonic with its ten accounts; nothing in it is secret).
+pub(crate) const FIXTURE_PASSWORD: &str = "keyward fixture password";
+
+pub(crate) type Client = RunningService<RoleClient, ()>;
+
+/// Which protocol generation a client speaks.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Generation {
+    /// Up to 2025-11-25, starting with `initialize`.
+    Initialize,
+    /// 2026-07-28, starting with `server/discover`.
+    Discover,
+}
+
+/// A keyward home for server tests.
+pub(crate) struct ServerHome {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl ServerHome {
+    /// The fixture wallet and a config for network "anvil" at `rpc_url` with chain id 31337 and the
+    /// two plain test tokens configured (the hostile one is not).
+    pub(crate) fn new(rpc_url: &str) -> Self {
+        Self::with_config(&config_text(rpc_url, 31337))
+    }
+
+    pub(crate) fn with_config(config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            fixtures().join("anvil-wallet/vault.json"),
+            dir.path().join("vault.json"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("keyward.toml"), config).unwrap();
+        Self { dir }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self.dir.path().join("keyward.toml")
+    }
+
+    pub(crate) fn server(&self) -> Server {
+        let config = Config::load(&self.config_path()).unwrap();
+        Server::new(config, self.dir.path().join("vault.json")).unwrap()
+    }
+
+    /// An rmcp client connected to an in-process server over a duplex pipe.
+    pub(crate) async fn in_process(&self, generation: Generation) -> Client {
+        let (server_io, client_io) = tokio::io::duplex(1 << 20);
+        let server = self.server();
+        tokio::spawn(async move {
+            if let Ok(running) = server.serve(server_io).await {
+                let _ = running.waiting().await;
+            }
+        });
+        connect(client_io, generation).await
+    }
+
+    /// An rmcp client connected to the real keyward binary over stdio.
+    pub(crate) async fn child_process(&self, generation: Generation) -> Client {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        command
+            .arg("--home")
+            .arg(self.path())
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn");
+        let (transport, _stderr) = TokioChildProcess::builder(command)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        connect_child(transport, generation).await
+    }
+}
+
+async fn connect(io: tokio::io::DuplexStream, generation: Generation) -> Client {
+    match generation {
+        Generation::Initialize => ().serve(io).await.unwrap(),
+        Generation::Discover => ()
+            .serve_with_lifecycle(
+                io,
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
+            )
+            .await
+            .unwrap(),
+    }
+}
+
+async fn connect_child(transport: TokioChildProcess, generation: Generation) -> Client {
+    match generation {
+        Generation::Initialize => ().serve(transport).await.unwrap(),
+        Generation::Discover => ()
+            .serve_with_lifecycle(
+                transport,
+                ClientLifecycleMode::Discover {
+                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                },
+            )
+            .await
+            .unwrap(),
+    }
+}
+
+/// A config text for one network.
+pub(crate) fn config_text(rpc_url: &str, chain_id: u64) -> String {
+    format!(
+        r#"
+[[networks]]
+name = "anvil"
+chain_id = {chain_id}
+rpc_url = "{rpc_url}"
+
+[[networks.tokens]]
+address = "{TEST_DOLLAR}"
+symbol = "TUSD"
+decimals = 6
+
+[[networks.tokens]]
+address = "{TEST_EIGHTEEN}"
+symbol = "T18"
+"#
+    )
+}
+
+/// Calls a tool; `arguments` must be a JSON object.
+pub(crate) async fn call(client: &Client, name: &str, arguments: Value) -> CallToolResult {
+    let Value::Object(arguments) = arguments else {
+        panic!("arguments must be an object")
+    };
+    client
+        .call_tool(CallToolRequestParams::new(name.to_owned()).with_arguments(arguments))
+        .await
+        .unwrap_or_else(|err| panic!("{name} failed at the protocol level: {err}"))
+}
+
+/// The structured content of a successful call.
+pub(crate) fn ok(result: &CallToolResult) -> &Value {
+    assert_eq!(result.is_error, Some(false), "expected success: {result:?}");
+    result.structured_content.as_ref().unwrap()
+}
+
+/// The error message of a failed call, checking the shape of an error result.
+pub(crate) fn tool_error(result: &CallToolResult) -> (String, String) {
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "expected a tool error: {result:?}"
+    );
+    let error = &result.structured_content.as_ref().unwrap()["error"];
+    let text = result.content[0].as_text().unwrap().text.clone();
+    assert_eq!(error["message"], text.as_str());
+    (error["kind"].as_str().unwrap().to_owned(), text)
+}
