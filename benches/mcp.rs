@@ -1,0 +1,435 @@
+//! The MCP server's speed and footprint, each figure beside its floor measured in the same run.
+//!
+//! Run with `cargo bench --bench mcp` (needs `npm ci --prefix anvil`). It starts its own Anvil,
+//! drives the release binary over stdio like a host would, and prints one table:
+//! - cold start: process spawn to the `initialize` response, beside spawning `/bin/true`;
+//! - `wallet_balances` round trips over stdio, beside raw JSON-RPC to the same Anvil over a
+//!   keep-alive connection (`eth_getBalance` for ETH only; the same batch keyward sends when two
+//!   tokens are configured), in alternating rounds;
+//! - server CPU per call (all threads, from /proc/PID/task/*/schedstat);
+//! - peak RSS (VmHWM), and the time from stdin EOF to exit.
+#![expect(clippy::print_stdout, reason = "a benchmark prints its table")]
+#![expect(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const COLD_STARTS: usize = 40;
+const CALLS: usize = 2000;
+const DEPLOYER: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+const TOKENS: [&str; 2] = [
+    "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+];
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A minimal keep-alive HTTP/1.1 JSON-RPC client: the floor any RPC-backed tool pays.
+struct RawRpc {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl RawRpc {
+    fn connect(port: u16) -> Self {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Self {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+
+    fn post(&mut self, body: &str) -> Value {
+        write!(
+            self.writer,
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        self.reader.read_exact(&mut body).unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+}
+
+/// Anvil on a port it picks, killed when dropped.
+struct Anvil {
+    child: Child,
+    port: u16,
+    _log: tempfile::TempDir,
+}
+
+impl Anvil {
+    fn start() -> Self {
+        let binary = repo().join("anvil/node_modules/.bin/anvil");
+        assert!(
+            binary.exists(),
+            "anvil is not installed: run `npm ci --prefix anvil`"
+        );
+        let log_dir = tempfile::tempdir().unwrap();
+        let log = log_dir.path().join("anvil.log");
+        let child = Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", "0", "--silent"])
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // --silent still prints nothing, so find the port from the process's listening socket.
+        let started = Instant::now();
+        let port = loop {
+            if let Some(port) = listening_port(child.id()) {
+                break port;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "anvil did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Self {
+            child,
+            port,
+            _log: log_dir,
+        }
+    }
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The TCP port a process listens on, from /proc (sockets in state 0A, LISTEN).
+fn listening_port(pid: u32) -> Option<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_string_lossy().into_owned();
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')
+                .map(str::to_owned)
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(3) == Some(&"0A")
+            && inodes
+                .iter()
+                .any(|inode| Some(&inode.as_str()) == fields.get(9)))
+        .then(|| u16::from_str_radix(fields[1].rsplit(':').next()?, 16).ok())
+        .flatten()
+    })
+}
+
+/// keyward serve, spoken to over its stdio like a host does.
+struct Keyward {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    next_id: u64,
+}
+
+impl Keyward {
+    fn spawn(home: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .arg("--home")
+            .arg(home)
+            .arg("serve")
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            stdin: child.stdin.take(),
+            stdout: BufReader::new(child.stdout.take().unwrap()),
+            child,
+            next_id: 1,
+        }
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line =
+            json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string();
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+        let mut response = String::new();
+        self.stdout.read_line(&mut response).unwrap();
+        serde_json::from_str(&response).unwrap()
+    }
+
+    fn initialize(&mut self) -> Value {
+        let response = self.request(
+            "initialize",
+            json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}}),
+        );
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+            .unwrap();
+        response
+    }
+
+    fn balances(&mut self) {
+        let response = self.request(
+            "tools/call",
+            json!({"name": "wallet_balances", "arguments": {"account": "main"}}),
+        );
+        assert_eq!(response["result"]["isError"], false, "{response}");
+    }
+
+    /// CPU time of every thread of the process, in nanoseconds.
+    fn cpu_nanos(&self) -> u64 {
+        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap()
+    }
+
+    /// Closes stdin and returns how long the process took to exit.
+    fn close(mut self) -> Duration {
+        let closed = Instant::now();
+        drop(self.stdin.take());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        closed.elapsed()
+    }
+}
+
+struct Series(Vec<Duration>);
+
+impl Series {
+    fn percentile(&self, p: f64) -> Duration {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+    }
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.3} ms", duration.as_secs_f64() * 1e3)
+}
+
+fn home(port: u16, tokens: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("fixtures/anvil-wallet/vault.json"),
+        dir.path().join("vault.json"),
+    )
+    .unwrap();
+    let mut config = format!(
+        "[[networks]]\nname = \"anvil\"\nchain_id = 31337\nrpc_url = \"http://127.0.0.1:{port}\"\n"
+    );
+    if tokens {
+        for (token, decimals) in TOKENS.iter().zip([6, 18]) {
+            config.push_str(&format!(
+                "\n[[networks.tokens]]\naddress = \"{token}\"\ndecimals = {decimals}\n"
+            ));
+        }
+    }
+    std::fs::write(dir.path().join("keyward.toml"), config).unwrap();
+    dir
+}
+
+fn deploy_tokens(rpc: &mut RawRpc) {
+    for name in ["TestDollar", "TestEighteen"] {
+        let fixture: Value = serde_json::from_slice(
+            &std::fs::read(repo().join(format!("fixtures/contracts/{name}.json"))).unwrap(),
+        )
+        .unwrap();
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_sendTransaction", "params": [{"from": DEPLOYER, "data": fixture["bytecode"]}]});
+        rpc.post(&body.to_string());
+    }
+    std::thread::sleep(Duration::from_millis(200));
+}
+
+/// Interleaves keyward's `wallet_balances` with a raw request; returns both series and the CPU
+/// keyward used per call.
+fn race(keyward: &mut Keyward, rpc: &mut RawRpc, raw_body: &str) -> (Series, Series, Duration) {
+    for _ in 0..200 {
+        keyward.balances();
+        rpc.post(raw_body);
+    }
+    let cpu_before = keyward.cpu_nanos();
+    let (mut ours, mut raw) = (Vec::with_capacity(CALLS), Vec::with_capacity(CALLS));
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        keyward.balances();
+        ours.push(started.elapsed());
+        let started = Instant::now();
+        rpc.post(raw_body);
+        raw.push(started.elapsed());
+    }
+    let cpu = Duration::from_nanos((keyward.cpu_nanos() - cpu_before) / CALLS as u64);
+    (Series(ours), Series(raw), cpu)
+}
+
+fn main() {
+    let anvil = Anvil::start();
+    let mut rpc = RawRpc::connect(anvil.port);
+    deploy_tokens(&mut rpc);
+    let eth_home = home(anvil.port, false);
+    let token_home = home(anvil.port, true);
+
+    // Cold start and EOF, beside the cost of spawning a process at all.
+    let (mut starts, mut spawns, mut exits) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..COLD_STARTS {
+        let started = Instant::now();
+        Command::new("/bin/true").status().unwrap();
+        spawns.push(started.elapsed());
+        let started = Instant::now();
+        let mut keyward = Keyward::spawn(eth_home.path());
+        let response = keyward.initialize();
+        starts.push(started.elapsed());
+        assert_eq!(response["result"]["serverInfo"]["name"], "keyward");
+        exits.push(keyward.close());
+    }
+    let (starts, spawns, exits) = (Series(starts), Series(spawns), Series(exits));
+
+    let mut keyward = Keyward::spawn(eth_home.path());
+    keyward.initialize();
+    let balance = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance", "params": [DEPLOYER.to_lowercase(), "latest"]}).to_string();
+    let (eth_ours, eth_raw, eth_cpu) = race(&mut keyward, &mut rpc, &balance);
+    let eth_rss = keyward.peak_rss_kib();
+    keyward.close();
+
+    let mut keyward = Keyward::spawn(token_home.path());
+    keyward.initialize();
+    let owner = DEPLOYER.to_lowercase().replace("0x", "");
+    let call = |token: &str, id: u64| json!({"jsonrpc": "2.0", "id": id, "method": "eth_call", "params": [{"to": token.to_lowercase(), "data": format!("0x70a08231000000000000000000000000{owner}")}, "latest"]});
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+        {"jsonrpc": "2.0", "id": 2, "method": "eth_blockNumber", "params": []},
+        {"jsonrpc": "2.0", "id": 3, "method": "eth_getBalance", "params": [DEPLOYER.to_lowercase(), "latest"]},
+        call(TOKENS[0], 4),
+        call(TOKENS[1], 5),
+    ])
+    .to_string();
+    let (token_ours, token_raw, token_cpu) = race(&mut keyward, &mut rpc, &batch);
+    let token_rss = keyward.peak_rss_kib();
+    keyward.close();
+
+    println!();
+    println!(
+        "keyward MCP server over stdio, release build, against a local Anvil ({CALLS} alternating calls per row)"
+    );
+    println!(
+        "{:<46} {:>11} {:>11}   {:<34} target",
+        "", "p50", "p99", "floor (same run), p50 / p99"
+    );
+    let row = |name: &str, ours: &Series, floor: &Series, target: String| {
+        println!(
+            "{:<46} {:>11} {:>11}   {:<34} {}",
+            name,
+            ms(ours.percentile(0.5)),
+            ms(ours.percentile(0.99)),
+            format!(
+                "{} / {}",
+                ms(floor.percentile(0.5)),
+                ms(floor.percentile(0.99))
+            ),
+            target
+        );
+    };
+    row(
+        "cold start to initialize response",
+        &starts,
+        &spawns,
+        format!(
+            "<= 25 ms ({})",
+            verdict(starts.percentile(0.5) <= Duration::from_millis(25))
+        ),
+    );
+    let eth_margin = eth_ours
+        .percentile(0.5)
+        .saturating_sub(eth_raw.percentile(0.5));
+    row(
+        "wallet_balances, ETH only (vs eth_getBalance)",
+        &eth_ours,
+        &eth_raw,
+        format!(
+            "p50 <= floor + 0.3 ms: +{} ({})",
+            ms(eth_margin),
+            verdict(eth_margin <= Duration::from_micros(300))
+        ),
+    );
+    let token_margin = token_ours
+        .percentile(0.5)
+        .saturating_sub(token_raw.percentile(0.5));
+    row(
+        "wallet_balances, ETH + 2 tokens (vs same batch)",
+        &token_ours,
+        &token_raw,
+        format!(
+            "p50 <= floor + 0.3 ms: +{} ({})",
+            ms(token_margin),
+            verdict(token_margin <= Duration::from_micros(300))
+        ),
+    );
+    println!(
+        "stdin EOF to exit: p50 {}, p99 {}, max {}; target within 100 ms ({})",
+        ms(exits.percentile(0.5)),
+        ms(exits.percentile(0.99)),
+        ms(exits.percentile(1.0)),
+        verdict(exits.percentile(1.0) <= Duration::from_millis(100))
+    );
+    println!(
+        "server CPU per wallet_balances call: {:.0} us (ETH only), {:.0} us (with tokens); target <= 150 us ({})",
+        eth_cpu.as_secs_f64() * 1e6,
+        token_cpu.as_secs_f64() * 1e6,
+        verdict(eth_cpu.max(token_cpu) <= Duration::from_micros(150))
+    );
+    println!(
+        "peak RSS: {:.1} MiB (ETH only), {:.1} MiB (with tokens); target <= 20 MiB ({})",
+        eth_rss as f64 / 1024.0,
+        token_rss as f64 / 1024.0,
+        verdict(eth_rss.max(token_rss) <= 20 * 1024)
+    );
+    drop(anvil);
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
