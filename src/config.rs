@@ -180,12 +180,18 @@ impl Config {
 
     /// The network named `name`, or the default network when `name` is `None`.
     pub fn network(&self, name: Option<&str>) -> Option<&Network> {
+        self.network_index(name).map(|index| &self.networks[index])
+    }
+
+    /// The position in [`Config::networks`] of the network named `name` (any case), or of the
+    /// default network when `name` is `None`.
+    pub fn network_index(&self, name: Option<&str>) -> Option<usize> {
         match name {
-            None => self.networks.get(self.default_network),
+            None => Some(self.default_network),
             Some(name) => self
                 .networks
                 .iter()
-                .find(|n| n.name.eq_ignore_ascii_case(name)),
+                .position(|n| n.name.eq_ignore_ascii_case(name)),
         }
     }
 

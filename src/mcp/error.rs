@@ -16,10 +16,15 @@ use crate::keystore::KeystoreError;
 #[derive(Debug)]
 pub(crate) enum ToolError {
     Argument(ArgError),
-    UnknownNetwork { name: String, known: Vec<String> },
+    UnknownNetwork {
+        name: String,
+        known: Vec<String>,
+    },
     UnknownAccount,
     Wallet(KeystoreError),
     Chain(ChainError),
+    /// A bug in keyward, not in the call.
+    Internal(&'static str),
 }
 
 impl From<ArgError> for ToolError {
@@ -67,6 +72,11 @@ impl ToolError {
                     None,
                 ),
             },
+            Self::Internal(what) => (
+                "internal",
+                format!("keyward failed internally: {what}; please report it"),
+                None,
+            ),
             Self::Chain(err) => match err {
                 ChainError::Unreachable { .. } => ("rpc_unreachable", err.to_string(), None),
                 ChainError::Http { .. } => ("rpc_http_error", err.to_string(), None),

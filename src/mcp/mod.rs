@@ -147,18 +147,13 @@ impl Server {
 
     fn network(&self, name: Option<&str>) -> Result<(&Network, &Chain), ToolError> {
         let config = &self.inner.config;
-        let network = config
-            .network(name)
+        let index = config
+            .network_index(name)
             .ok_or_else(|| ToolError::UnknownNetwork {
                 name: name.unwrap_or_default().to_owned(),
                 known: config.networks().iter().map(|n| n.name.clone()).collect(),
             })?;
-        let index = config
-            .networks()
-            .iter()
-            .position(|n| n.name == network.name)
-            .unwrap_or_default();
-        Ok((network, &self.inner.chains[index]))
+        Ok((&config.networks()[index], &self.inner.chains[index]))
     }
 
     fn vault(&self) -> Result<Arc<Vault>, ToolError> {
@@ -455,5 +450,6 @@ fn imitates_configured_symbol(network: &Network, token: Address, symbol: &Untrus
 
 fn to_value(output: impl Serialize) -> Result<Value, ToolError> {
     // Serializing these plain structs cannot fail; a failure would be a bug, reported as such.
-    serde_json::to_value(output).map_err(|_| ToolError::Chain(ChainError::Setup))
+    serde_json::to_value(output)
+        .map_err(|_| ToolError::Internal("a result could not be serialized"))
 }
