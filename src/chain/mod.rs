@@ -162,7 +162,7 @@ impl Chain {
             .rpc
             .batch(&[Call::new("eth_getBlockByNumber", json!(["latest", false]))])
             .await?;
-        let block = self.value(results, 0, "eth_getBlockByNumber")?;
+        let block = self.value_next(&mut results.into_iter(), "eth_getBlockByNumber")?;
         let latest_block = block
             .get("number")
             .and_then(parse_u64)
@@ -295,16 +295,6 @@ impl Chain {
         })
     }
 
-    fn value(
-        &self,
-        results: Vec<Result<Value, CallError>>,
-        index: usize,
-        method: &'static str,
-    ) -> Result<Value, ChainError> {
-        let mut results = results.into_iter().skip(index);
-        self.value_next(&mut results, method)
-    }
-
     fn value_next(
         &self,
         results: &mut impl Iterator<Item = Result<Value, CallError>>,
@@ -323,15 +313,7 @@ impl Chain {
     }
 
     fn malformed(&self, problem: &'static str) -> ChainError {
-        ChainError::BadResponse {
-            network: self.rpc.network().to_owned(),
-            url: self.rpc_url(),
-            problem,
-        }
-    }
-
-    fn rpc_url(&self) -> RpcUrl {
-        self.rpc.url().clone()
+        self.rpc.bad_response(problem)
     }
 }
 

@@ -113,7 +113,9 @@ impl Rpc {
                 "params": call.params,
             }));
         }
-        let body = serde_json::to_vec(&requests).map_err(|_| ChainError::Setup)?;
+        // Refcounted, so keeping it for the retry below copies nothing.
+        let body =
+            bytes::Bytes::from(serde_json::to_vec(&requests).map_err(|_| ChainError::Setup)?);
         // Reads are idempotent, so a transport failure is retried once at once: the usual cause
         // is a pooled keep-alive connection the node closed (it restarted), and the retry opens a
         // fresh one. A timeout is not retried, so a slow node is not waited on twice.
@@ -176,7 +178,7 @@ impl Rpc {
             .collect()
     }
 
-    async fn post(&self, body: Vec<u8>) -> Result<Vec<Value>, ChainError> {
+    async fn post(&self, body: bytes::Bytes) -> Result<Vec<Value>, ChainError> {
         let response = self
             .http
             .0
@@ -232,7 +234,7 @@ impl Rpc {
         }
     }
 
-    fn bad_response(&self, problem: &'static str) -> ChainError {
+    pub(super) fn bad_response(&self, problem: &'static str) -> ChainError {
         ChainError::BadResponse {
             network: self.network.clone(),
             url: self.url.clone(),
