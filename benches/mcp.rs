@@ -260,7 +260,7 @@ fn home(port: u16, tokens: bool) -> tempfile::TempDir {
     )
     .unwrap();
     let mut config = format!(
-        "[[networks]]\nname = \"anvil\"\nchain_id = 31337\nrpc_url = \"http://127.0.0.1:{port}\"\n"
+        "[approval]\nlisten = \"127.0.0.1:0\"\n\n[[networks]]\nname = \"anvil\"\nchain_id = 31337\nrpc_url = \"http://127.0.0.1:{port}\"\n"
     );
     if tokens {
         for (token, decimals) in TOKENS.iter().zip([6, 18]) {

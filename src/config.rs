@@ -113,6 +113,8 @@ pub enum RecipientRule {
 
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// The networks fund movements may use; every configured network when absent.
+    pub allowed_networks: Option<Vec<String>>,
     pub recipients: RecipientRule,
     pub blind_signing: bool,
     pub unlimited_approvals: bool,
@@ -410,6 +412,8 @@ mod raw {
     #[serde(deny_unknown_fields)]
     struct Policy {
         #[serde(default)]
+        allowed_networks: Option<Vec<String>>,
+        #[serde(default)]
         recipients: RecipientRule,
         #[serde(default)]
         blind_signing: bool,
@@ -426,6 +430,7 @@ mod raw {
     impl Default for Policy {
         fn default() -> Self {
             Self {
+                allowed_networks: None,
                 recipients: RecipientRule::default(),
                 blind_signing: false,
                 unlimited_approvals: false,
@@ -554,10 +559,23 @@ mod raw {
             };
 
             let policy = self.policy;
-            if !(60..=86_400).contains(&policy.approval_expiry_seconds) {
+            if let Some(allowed) = &policy.allowed_networks
+                && let Some(unknown) = allowed
+                    .iter()
+                    .find(|name| !networks.iter().any(|n| &n.name == *name))
+            {
+                return Err(invalid(
+                    "policy.allowed_networks".into(),
+                    format!(
+                        "names \"{}\", which is not a network in [[networks]]",
+                        unknown.chars().take(32).collect::<String>()
+                    ),
+                ));
+            }
+            if !(10..=86_400).contains(&policy.approval_expiry_seconds) {
                 return Err(invalid(
                     "policy.approval_expiry_seconds".into(),
-                    "must be from 60 (one minute) to 86400 (one day)".into(),
+                    "must be from 10 seconds to 86400 (one day)".into(),
                 ));
             }
             if !(1..=10_000).contains(&policy.max_tool_calls_per_minute) {
@@ -643,6 +661,7 @@ mod raw {
                     reveal_addresses: self.log.reveal_addresses,
                 },
                 policy: super::Policy {
+                    allowed_networks: policy.allowed_networks,
                     recipients: policy.recipients,
                     blind_signing: policy.blind_signing,
                     unlimited_approvals: policy.unlimited_approvals,

@@ -133,6 +133,15 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
     Ok(bytes)
 }
 
+/// Reads a file of at most `limit` bytes, or `None` when there is no such file.
+pub fn read_optional(path: &Path, limit: u64) -> Result<Option<Vec<u8>>, FileError> {
+    match read_limited(path, limit) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(FileError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 /// Reads all of `file` into `bytes`, refusing more than `limit` bytes.
 fn read_capped(file: File, path: &Path, limit: u64, bytes: &mut Vec<u8>) -> Result<(), FileError> {
     file.take(limit + 1)

@@ -5,15 +5,20 @@
 //! `DESIGN.md` in the shared folder for the trust model; each module's first lines say what it is
 //! for and what it must never do.
 
+pub mod audit;
 pub mod chain;
 pub mod cli;
 pub mod config;
+pub mod confirm;
 pub mod files;
 pub mod harden;
 pub mod hd;
 pub mod home;
 pub mod keystore;
 pub mod mcp;
+pub mod policy;
+pub mod review;
 pub mod secret;
+pub mod signer;
 pub mod totp;
 pub mod untrusted;

@@ -13,6 +13,7 @@ mod canary;
 mod chain;
 mod cli;
 mod external;
+mod funds;
 mod interop_cast;
 mod mcp;
 mod support;

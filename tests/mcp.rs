@@ -61,7 +61,11 @@ async fn both_protocol_generations_name_keyward_and_serve_the_same_tools() {
             "wallet_balances",
             "wallet_token_info",
             "wallet_chain_info",
-            "wallet_transaction_status"
+            "wallet_transaction_status",
+            "wallet_transfer",
+            "wallet_approve_token",
+            "wallet_revoke_approval",
+            "wallet_request_status"
         ]
     );
 }
@@ -76,7 +80,7 @@ async fn wallet_accounts_works_while_locked_and_names_the_signer() {
         accounts[0],
         json!({"number": 0, "label": "main", "address": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "signer_kind": "hd"})
     );
-    assert_eq!(ok(&result)["totp_enrolled"], false);
+    assert_eq!(ok(&result)["totp_enrolled"], true);
     client.cancel().await.unwrap();
 
     // Without a wallet the tool says so, and the server keeps serving.
@@ -103,7 +107,7 @@ async fn the_real_binary_serves_both_generations_over_stdio() {
                 .name,
             "keyward"
         );
-        assert_eq!(client.list_all_tools().await.unwrap().len(), 5);
+        assert_eq!(client.list_all_tools().await.unwrap().len(), 9);
         let result = call(&client, "wallet_accounts", json!({})).await;
         assert_eq!(ok(&result)["accounts"][9]["label"], "account-9");
         client.cancel().await.unwrap();
@@ -406,7 +410,7 @@ async fn a_thousand_random_argument_objects_never_break_the_server() {
         errors > 500,
         "the generator should mostly produce bad input"
     );
-    assert_eq!(client.list_all_tools().await.unwrap().len(), 5);
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 9);
     assert_eq!(
         ok(&call(&client, "wallet_accounts", json!({})).await)["accounts"][0]["label"],
         "main"
@@ -414,15 +418,45 @@ async fn a_thousand_random_argument_objects_never_break_the_server() {
     client.cancel().await.unwrap();
 }
 
+/// Rewrites fixtures/anvil-wallet/vault.json from its public ingredients when KEYWARD_BLESS is
+/// set: Anvil's mnemonic, ten accounts labelled main and account-1..9, the documented password and
+/// the documented TOTP secret.
+fn regenerate_fixture_wallet_if_blessing() {
+    use crate::support::mcp::{FIXTURE_PASSWORD, FIXTURE_TOTP_SECRET};
+    use keyward::keystore::{Label, UnlockedVault};
+    if std::env::var_os("KEYWARD_BLESS").is_none() {
+        return;
+    }
+    let path = fixtures().join("anvil-wallet/vault.json");
+    let password = keyward::secret::Secret::new(FIXTURE_PASSWORD.to_owned());
+    let mnemonic =
+        keyward::hd::parse_phrase("test test test test test test test test test test test junk")
+            .unwrap();
+    let mut vault =
+        UnlockedVault::create(mnemonic, &password, Label::new("main").unwrap()).unwrap();
+    for index in 1..10 {
+        vault
+            .add_hd_account(Some(Label::new(&format!("account-{index}")).unwrap()))
+            .unwrap();
+    }
+    vault.set_totp(keyward::totp::from_bytes(FIXTURE_TOTP_SECRET).unwrap());
+    std::fs::write(&path, vault.to_file_bytes().unwrap()).unwrap();
+}
+
 #[test]
 fn the_fixture_wallet_holds_anvils_ten_accounts_and_unlocks_with_its_documented_password() {
-    use crate::support::mcp::FIXTURE_PASSWORD;
+    use crate::support::mcp::{FIXTURE_PASSWORD, FIXTURE_TOTP_SECRET};
+    regenerate_fixture_wallet_if_blessing();
     let vault =
         keyward::keystore::Vault::load(&fixtures().join("anvil-wallet/vault.json")).unwrap();
     let unlocked = vault
         .unlock(&keyward::secret::Secret::new(FIXTURE_PASSWORD.to_owned()))
         .unwrap();
     assert_eq!(unlocked.accounts().len(), 10);
+    let totp = unlocked
+        .totp()
+        .expect("the fixture wallet has TOTP enrolled");
+    assert_eq!(totp.secret_bytes(), FIXTURE_TOTP_SECRET);
     for (number, account) in unlocked.accounts().iter().enumerate() {
         assert_eq!(
             unlocked.private_key(number).unwrap().address(),

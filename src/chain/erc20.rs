@@ -14,6 +14,12 @@ pub const NAME: [u8; 4] = [0x06, 0xfd, 0xde, 0x03];
 pub const SYMBOL: [u8; 4] = [0x95, 0xd8, 0x9b, 0x41];
 /// `decimals()`
 pub const DECIMALS: [u8; 4] = [0x31, 0x3c, 0xe5, 0x67];
+/// `transfer(address,uint256)`
+pub const TRANSFER: [u8; 4] = [0xa9, 0x05, 0x9c, 0xbb];
+/// `approve(address,uint256)`
+pub const APPROVE: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
+/// `allowance(address,address)`
+pub const ALLOWANCE: [u8; 4] = [0xdd, 0x62, 0xed, 0x3e];
 
 /// The longest string a token may return that keyward reads (before sanitizing caps it further).
 const MAX_STRING_BYTES: usize = 1024;
@@ -25,6 +31,57 @@ pub fn balance_of(owner: Address) -> Vec<u8> {
     data.extend_from_slice(&[0; 12]);
     data.extend_from_slice(owner.as_slice());
     data
+}
+
+/// Calldata for `transfer(recipient, amount)`.
+pub fn transfer(recipient: Address, amount: U256) -> Vec<u8> {
+    address_and_word(TRANSFER, recipient, amount)
+}
+
+/// Calldata for `approve(spender, amount)`.
+pub fn approve(spender: Address, amount: U256) -> Vec<u8> {
+    address_and_word(APPROVE, spender, amount)
+}
+
+/// Calldata for `allowance(owner, spender)`.
+pub fn allowance(owner: Address, spender: Address) -> Vec<u8> {
+    let mut data = Vec::with_capacity(68);
+    data.extend_from_slice(&ALLOWANCE);
+    data.extend_from_slice(&[0; 12]);
+    data.extend_from_slice(owner.as_slice());
+    data.extend_from_slice(&[0; 12]);
+    data.extend_from_slice(spender.as_slice());
+    data
+}
+
+fn address_and_word(selector: [u8; 4], address: Address, amount: U256) -> Vec<u8> {
+    let mut data = Vec::with_capacity(68);
+    data.extend_from_slice(&selector);
+    data.extend_from_slice(&[0; 12]);
+    data.extend_from_slice(address.as_slice());
+    data.extend_from_slice(&amount.to_be_bytes::<32>());
+    data
+}
+
+/// Decodes calldata of the shape `selector(address,uint256)` exactly: no extra bytes, and a
+/// clean address word.
+pub fn decode_address_and_word(selector: [u8; 4], data: &[u8]) -> Option<(Address, U256)> {
+    if data.len() != 68 || data[..4] != selector || data[4..16].iter().any(|&b| b != 0) {
+        return None;
+    }
+    Some((
+        Address::from_slice(&data[16..36]),
+        U256::from_be_slice(&data[36..68]),
+    ))
+}
+
+/// A revert's reason: the payload of `Error(string)`, if that is what the data holds.
+pub fn decode_revert_reason(data: &[u8]) -> Option<Vec<u8>> {
+    const ERROR_STRING: [u8; 4] = [0x08, 0xc3, 0x79, 0xa0];
+    if data.len() < 4 || data[..4] != ERROR_STRING {
+        return None;
+    }
+    decode_string(&data[4..]).filter(|_| data.len() > 36)
 }
 
 /// A `uint256` return value.
@@ -61,10 +118,29 @@ mod tests {
     use alloy::primitives::keccak256;
 
     #[test]
+    fn call_data_round_trips_and_decoding_is_exact() {
+        let to = Address::repeat_byte(0x11);
+        let amount = U256::from(123_456u64);
+        let data = transfer(to, amount);
+        assert_eq!(data.len(), 68);
+        assert_eq!(decode_address_and_word(TRANSFER, &data), Some((to, amount)));
+        assert_eq!(decode_address_and_word(APPROVE, &data), None);
+        let mut longer = data.clone();
+        longer.push(0);
+        assert_eq!(decode_address_and_word(TRANSFER, &longer), None);
+        let mut dirty = data;
+        dirty[5] = 1;
+        assert_eq!(decode_address_and_word(TRANSFER, &dirty), None);
+    }
+
+    #[test]
     fn selectors_are_the_keccak_of_their_signatures() {
         for (selector, signature) in [
             (BALANCE_OF, "balanceOf(address)"),
             (NAME, "name()"),
+            (TRANSFER, "transfer(address,uint256)"),
+            (APPROVE, "approve(address,uint256)"),
+            (ALLOWANCE, "allowance(address,address)"),
             (SYMBOL, "symbol()"),
             (DECIMALS, "decimals()"),
         ] {

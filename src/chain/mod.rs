@@ -5,7 +5,10 @@
 //! so the RPC provider cannot link them from one request.
 
 pub mod erc20;
+pub mod nonce;
+pub mod plan;
 pub mod rpc;
+pub mod tx;
 pub mod units;
 
 use alloy::primitives::{Address, B256, U256};
@@ -333,6 +336,7 @@ fn missing() -> CallError {
     CallError {
         code: 0,
         message: UntrustedText::new(""),
+        data: None,
     }
 }
 

@@ -39,6 +39,8 @@ pub struct CallError {
     pub code: i64,
     /// The node's message: third-party text.
     pub message: UntrustedText,
+    /// The error's `data`, when it is hex bytes (a revert's return data).
+    pub data: Option<Vec<u8>>,
 }
 
 /// The HTTP client all RPC traffic goes through. Cheap to clone.
@@ -99,6 +101,23 @@ impl Rpc {
     /// Sends `eth_chainId` followed by `calls` in one batch, checks the chain id, and returns each
     /// call's result in order. For reads only: a failed connection is retried once.
     pub async fn batch(&self, calls: &[Call]) -> Result<Vec<Result<Value, CallError>>, ChainError> {
+        self.send_batch(calls, true).await
+    }
+
+    /// As [`Rpc::batch`], never retried: for a call that changes the chain, such as
+    /// `eth_sendRawTransaction`, whose outcome the caller checks by other means after a failure.
+    pub async fn batch_once(
+        &self,
+        calls: &[Call],
+    ) -> Result<Vec<Result<Value, CallError>>, ChainError> {
+        self.send_batch(calls, false).await
+    }
+
+    async fn send_batch(
+        &self,
+        calls: &[Call],
+        retry: bool,
+    ) -> Result<Vec<Result<Value, CallError>>, ChainError> {
         let first = self
             .next_id
             .fetch_add(calls.len() as u64 + 1, Ordering::Relaxed);
@@ -120,7 +139,7 @@ impl Rpc {
         // is a pooled keep-alive connection the node closed (it restarted), and the retry opens a
         // fresh one. A timeout is not retried, so a slow node is not waited on twice.
         let responses = match self.post(body.clone()).await {
-            Err(ChainError::Unreachable { reason, .. }) if reason != TIMED_OUT => {
+            Err(ChainError::Unreachable { reason, .. }) if retry && reason != TIMED_OUT => {
                 self.post(body).await?
             }
             other => other?,
@@ -149,6 +168,7 @@ impl Rpc {
                             .and_then(Value::as_str)
                             .unwrap_or_default(),
                     ),
+                    data: error.get("data").and_then(parse_bytes),
                 }),
                 (Some(result), _) => Ok(result),
                 (None, _) => {

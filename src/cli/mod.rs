@@ -5,6 +5,9 @@
 //! password file; stdout gets results a script may read, stderr gets errors and logs, and neither
 //! ever gets a secret.
 
+mod address_book;
+mod approve;
+mod audit;
 mod keystore;
 mod password;
 mod serve;
@@ -118,7 +121,62 @@ Examples:
         /// The configuration file (TOML; see config/keyward.example.toml)
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+
+        /// Unlock the wallet at start with the password in PATH (mode 0600) instead of asking on
+        /// the approval page. Weaker: anything that can read the file can unlock the wallet.
+        /// Approvals still need a TOTP code
+        #[arg(long, value_name = "PATH")]
+        password_file: Option<PathBuf>,
     },
+
+    /// Approve or reject pending requests in the terminal, with a TOTP code
+    #[command(after_help = "\
+Talks to the running `keyward serve` (started by your MCP host), prints each pending request's \
+full review, and reads the code from your authenticator app with echo off. The wallet's password \
+is asked for too while the wallet is locked.
+
+Examples:
+  keyward approve                    the only pending request
+  keyward approve req-3f9a0c1b2d4e5f60
+  keyward approve --all              every pending request, with one code
+  keyward approve --all --reject")]
+    Approve {
+        /// The request to answer (default: the only one pending)
+        request: Option<String>,
+        /// Answer every pending request; each review is printed first
+        #[arg(long, conflicts_with = "request")]
+        all: bool,
+        /// Reject instead of approving (no code needed)
+        #[arg(long)]
+        reject: bool,
+    },
+
+    /// Edit the address book (names for addresses; the only way to change it)
+    #[command(subcommand)]
+    AddressBook(AddressBookCommand),
+
+    /// Check the audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AddressBookCommand {
+    /// Add NAME for ADDRESS
+    #[command(
+        after_help = "Example:\n  keyward address-book add alice 0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    )]
+    Add { name: String, address: String },
+    /// Remove the entry named NAME
+    Remove { name: String },
+    /// List the entries
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the audit log's hash chain: finds any edit, reordering or cut-off end
+    Verify,
 }
 
 #[derive(Debug, Args)]
@@ -266,7 +324,23 @@ fn run(cli: Cli) -> Result<()> {
         Command::Totp(TotpCommand::Enroll { password }) => {
             totp::enroll(&home, password.password_file)
         }
-        Command::Serve { config } => serve::serve(&home, config),
+        Command::Serve {
+            config,
+            password_file,
+        } => serve::serve(&home, config, password_file),
+        Command::Approve {
+            request,
+            all,
+            reject,
+        } => approve::approve(&home, request.as_deref(), all, reject),
+        Command::AddressBook(AddressBookCommand::Add { name, address }) => {
+            address_book::add(&home, &name, &address)
+        }
+        Command::AddressBook(AddressBookCommand::Remove { name }) => {
+            address_book::remove(&home, &name)
+        }
+        Command::AddressBook(AddressBookCommand::List) => address_book::list(&home),
+        Command::Audit(AuditCommand::Verify) => audit::verify(&home),
     }
 }
 

@@ -125,14 +125,48 @@ impl<'a> Arguments<'a> {
 
     /// An account selector: a label, a 0x address, or a number (as a string or a JSON number).
     pub(crate) fn account(&self) -> Result<Option<String>, ArgError> {
-        match self.get("account") {
+        self.selector("account")
+    }
+
+    /// An account selector under another argument name.
+    pub(crate) fn selector(&self, name: &'static str) -> Result<Option<String>, ArgError> {
+        match self.get(name) {
             Some(Value::Number(number)) => number
                 .as_u64()
                 .map(|n| Some(n.to_string()))
-                .ok_or_else(|| invalid("account", "as a number must be a whole number from 0 up")),
-            Some(_) => Ok(self.string("account", 42)?.map(str::to_owned)),
+                .ok_or_else(|| invalid(name, "as a number must be a whole number from 0 up")),
+            Some(_) => Ok(self.string(name, 42)?.map(str::to_owned)),
             None => Ok(None),
         }
+    }
+
+    /// A required decimal amount, as a string or a JSON number, returned as its decimal text.
+    /// The caller converts it exactly, with the asset's decimals.
+    pub(crate) fn amount(&self, name: &'static str) -> Result<String, ArgError> {
+        match self.get(name) {
+            None => Err(ArgError::Missing { name }),
+            Some(Value::Number(number)) => Ok(number.to_string()),
+            Some(Value::String(_)) => Ok(self
+                .string(name, 100)?
+                .map(|text| text.trim().to_owned())
+                .unwrap_or_default()),
+            Some(_) => Err(invalid(
+                name,
+                "must be a decimal amount such as \"1.5\", as a string or a number",
+            )),
+        }
+    }
+
+    /// An optional whole number no larger than `max`.
+    pub(crate) fn bounded(&self, name: &'static str, max: u64) -> Result<Option<u64>, ArgError> {
+        let Some(value) = self.get(name) else {
+            return Ok(None);
+        };
+        let number = whole_number(name, value)?;
+        if number > max {
+            return Err(invalid(name, &format!("must be at most {max}")));
+        }
+        Ok(Some(number))
     }
 
     /// A required address; a mixed-case one must carry a correct EIP-55 checksum.
@@ -204,7 +238,7 @@ pub(crate) fn whole_number(name: &'static str, value: &Value) -> Result<u64, Arg
         .map_err(|_| invalid(name, "is too large: the most is 18446744073709551615"))
 }
 
-fn invalid(name: &'static str, problem: &str) -> ArgError {
+pub(crate) fn invalid(name: &'static str, problem: &str) -> ArgError {
     ArgError::Invalid {
         name,
         problem: problem.to_owned(),

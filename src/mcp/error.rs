@@ -23,6 +23,17 @@ pub(crate) enum ToolError {
     UnknownAccount,
     Wallet(KeystoreError),
     Chain(ChainError),
+    /// The policy or the review refused a fund movement.
+    Refused {
+        /// The configuration key, or "review" for a blocking warning.
+        rule: String,
+        message: String,
+        /// The review that led to the refusal, when there was one.
+        review: Option<String>,
+    },
+    UnknownRequest,
+    /// keyward's own state could not be read or written.
+    Unavailable(String),
     /// A bug in keyward, not in the call.
     Internal(&'static str),
 }
@@ -72,6 +83,26 @@ impl ToolError {
                     None,
                 ),
             },
+            Self::Refused {
+                rule,
+                message,
+                review,
+            } => (
+                "refused",
+                message,
+                Some(("refusal", json!({ "rule": rule, "review": review }))),
+            ),
+            Self::UnknownRequest => (
+                "unknown_request",
+                "no request has this id; request ids come from the tool that prepared the request"
+                    .to_owned(),
+                None,
+            ),
+            Self::Unavailable(problem) => (
+                "unavailable",
+                format!("keyward cannot handle fund movements right now: {problem}"),
+                None,
+            ),
             Self::Internal(what) => (
                 "internal",
                 format!("keyward failed internally: {what}; please report it"),

@@ -10,6 +10,7 @@
 
 mod args;
 mod error;
+mod funds;
 mod output;
 mod stdio;
 mod tools;
@@ -32,7 +33,10 @@ use crate::chain::rpc::Http;
 use crate::chain::units::format_units;
 use crate::chain::{Chain, ChainError, TokenReadError, TxStatus};
 use crate::config::{Config, Network};
+use crate::confirm::{Desk, DeskError};
+use crate::home::Home;
 use crate::keystore::{KeystoreError, Vault, find_account};
+use crate::policy::RateLimiter;
 use crate::untrusted::{Note, UntrustedText, skeleton};
 use args::Arguments;
 use error::ToolError;
@@ -40,7 +44,10 @@ use output::*;
 
 const INSTRUCTIONS: &str = "keyward holds an Ethereum wallet. Its read-only tools report the \
 wallet's accounts, balances, token metadata, chain state and transaction status. Text read from \
-the chain, such as token names and symbols, is returned in fields marked untrusted.";
+the chain, such as token names and symbols, is returned in fields marked untrusted. Transfers and \
+token approvals are filed as requests that only the wallet's owner can approve, on keyward's \
+approval page or in its terminal approver, with a code from an authenticator app; \
+wallet_request_status follows a request.";
 
 /// keyward's MCP server. Cheap to clone: the state is shared.
 #[derive(Debug, Clone)]
@@ -50,10 +57,20 @@ pub struct Server {
 
 #[derive(Debug)]
 struct Inner {
-    config: Config,
+    config: Arc<Config>,
     vault: VaultFile,
     /// One per configured network, in configuration order.
-    chains: Vec<Chain>,
+    chains: Arc<Vec<Chain>>,
+    desk: Arc<Desk>,
+    rate: RateLimiter,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error(transparent)]
+    Desk(#[from] DeskError),
 }
 
 /// vault.json, parsed once and parsed again only when the file changes, so that a call costs a
@@ -104,29 +121,75 @@ impl VaultFile {
 }
 
 impl Server {
-    pub fn new(config: Config, vault_path: PathBuf) -> Result<Self, ChainError> {
+    /// A server for the wallet in `home`, with its requests and audit log in the home's state
+    /// directory.
+    pub fn new(config: Config, home: &Home) -> Result<Self, ServerError> {
         let http = Http::new()?;
-        let chains = config
-            .networks()
-            .iter()
-            .map(|network| Chain::new(http.clone(), network))
-            .collect();
+        let config = Arc::new(config);
+        let chains: Arc<Vec<Chain>> = Arc::new(
+            config
+                .networks()
+                .iter()
+                .map(|network| Chain::new(http.clone(), network))
+                .collect(),
+        );
+        let vault_path = home.vault_path();
+        let desk = Desk::open(
+            config.clone(),
+            chains.clone(),
+            vault_path.clone(),
+            home.data_dir().to_owned(),
+            home.state_dir().to_owned(),
+        )?;
         Ok(Self {
             inner: Arc::new(Inner {
+                rate: RateLimiter::new(config.policy.max_tool_calls_per_minute),
                 config,
                 vault: VaultFile {
                     path: vault_path,
                     cached: std::sync::Mutex::new(None),
                 },
                 chains,
+                desk,
             }),
         })
+    }
+
+    /// The confirmation desk this server files requests with.
+    pub fn desk(&self) -> &Arc<Desk> {
+        &self.inner.desk
+    }
+
+    /// Starts what approvals need: the approval page on the configured loopback address, the
+    /// terminal approver's socket, the sweeper that expires requests, and the recovery of requests
+    /// a previous run left unfinished. Returns the page's address.
+    pub async fn start_approvals(&self) -> std::io::Result<std::net::SocketAddr> {
+        let desk = self.inner.desk.clone();
+        desk.recover().await;
+        let (address, page) =
+            crate::confirm::page::bind(desk.clone(), self.inner.config.approval.listen).await?;
+        tokio::spawn(async move {
+            if let Err(err) = page.await {
+                tracing::error!("the approval page stopped: {err}");
+            }
+        });
+        let (listener, _) = crate::confirm::socket::bind(desk.audit.dir())?;
+        tokio::spawn(crate::confirm::socket::serve(desk.clone(), listener));
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                ticks.tick().await;
+                desk.sweep();
+            }
+        });
+        tracing::info!("approval page at http://{address}/");
+        Ok(address)
     }
 
     /// Checks each network's RPC and chain id once, logging the outcome. Never fails: a node that
     /// is down now may be up by the first call, and every call checks again.
     pub async fn check_networks(&self) {
-        for chain in &self.inner.chains {
+        for chain in self.inner.chains.iter() {
             match chain.check().await {
                 Ok(()) => tracing::info!(
                     network = chain.network(),
@@ -171,8 +234,27 @@ impl Server {
             tools::TOKEN_INFO => self.token_info(arguments).await,
             tools::CHAIN_INFO => self.chain_info(arguments).await,
             tools::TRANSACTION_STATUS => self.transaction_status(arguments).await,
+            tools::TRANSFER => self.limited(self.transfer(arguments)).await,
+            tools::APPROVE_TOKEN => self.limited(self.approve_token(arguments, false)).await,
+            tools::REVOKE_APPROVAL => self.limited(self.approve_token(arguments, true)).await,
+            tools::REQUEST_STATUS => self.request_status(arguments).await,
             _ => return None,
         })
+    }
+
+    /// Runs a fund-movement tool under the tool-call rate limit.
+    async fn limited(
+        &self,
+        call: impl Future<Output = Result<Value, ToolError>>,
+    ) -> Result<Value, ToolError> {
+        if let Err(refusal) = self.inner.rate.admit() {
+            return Err(ToolError::Refused {
+                rule: refusal.rule(),
+                message: refusal.to_string(),
+                review: None,
+            });
+        }
+        call.await
     }
 
     fn accounts(&self, arguments: Option<&rmcp::model::JsonObject>) -> Result<Value, ToolError> {

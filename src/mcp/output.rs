@@ -115,3 +115,48 @@ pub(crate) struct TransactionStatusOutput {
     /// For a mined transaction: gas used, as a decimal string.
     pub gas_used: Option<String>,
 }
+
+/// A warning of a review, as the model sees it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct WarningEntry {
+    /// "info", "warn" or "critical".
+    pub severity: &'static str,
+    pub text: String,
+    /// keyward refuses the request because of it.
+    pub blocks: bool,
+}
+
+/// A fund movement request, as the state-changing tools and `wallet_request_status` return it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct RequestOutput {
+    pub request_id: String,
+    /// "awaiting_approval", "approved", "rejected", "expired", "signed", "broadcast", "mined"
+    /// or "failed".
+    pub state: &'static str,
+    /// Where the human approves or rejects the request, while it awaits approval. Opening it
+    /// approves nothing: the page asks the human for a code from their authenticator app.
+    pub approval_url: Option<String>,
+    /// The terminal command that approves it, as an alternative to the page.
+    pub approve_in_terminal: Option<String>,
+    /// Unix time after which an unapproved request expires.
+    pub expires_at: u64,
+    pub network: String,
+    pub title: String,
+    /// The full review the human sees on the approval page, line for line.
+    pub review: String,
+    pub warnings: Vec<WarningEntry>,
+    /// keccak256 of the unsigned transaction: what the approval is bound to.
+    pub digest: String,
+    /// Why the request was refused or failed.
+    pub reason: Option<String>,
+    /// The transaction hash, once signed.
+    pub hash: Option<String>,
+    pub receipt: Option<ReceiptEntry>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct ReceiptEntry {
+    pub block: u64,
+    pub succeeded: bool,
+    pub gas_used: String,
+}

@@ -12,7 +12,8 @@ use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
 use super::output::{
-    AccountsOutput, BalancesOutput, ChainInfoOutput, TokenInfoOutput, TransactionStatusOutput,
+    AccountsOutput, BalancesOutput, ChainInfoOutput, RequestOutput, TokenInfoOutput,
+    TransactionStatusOutput,
 };
 
 pub(crate) const ACCOUNTS: &str = "wallet_accounts";
@@ -20,6 +21,10 @@ pub(crate) const BALANCES: &str = "wallet_balances";
 pub(crate) const TOKEN_INFO: &str = "wallet_token_info";
 pub(crate) const CHAIN_INFO: &str = "wallet_chain_info";
 pub(crate) const TRANSACTION_STATUS: &str = "wallet_transaction_status";
+pub(crate) const TRANSFER: &str = "wallet_transfer";
+pub(crate) const APPROVE_TOKEN: &str = "wallet_approve_token";
+pub(crate) const REVOKE_APPROVAL: &str = "wallet_revoke_approval";
+pub(crate) const REQUEST_STATUS: &str = "wallet_request_status";
 
 /// The argument names each tool takes, in schema order.
 pub(crate) const ACCOUNTS_ARGS: &[&str] = &[];
@@ -27,6 +32,10 @@ pub(crate) const BALANCES_ARGS: &[&str] = &["account", "network", "block"];
 pub(crate) const TOKEN_INFO_ARGS: &[&str] = &["token", "network", "block"];
 pub(crate) const CHAIN_INFO_ARGS: &[&str] = &["network"];
 pub(crate) const TRANSACTION_STATUS_ARGS: &[&str] = &["hash", "network"];
+pub(crate) const TRANSFER_ARGS: &[&str] = &["from", "to", "amount", "asset", "network"];
+pub(crate) const APPROVE_ARGS: &[&str] = &["from", "token", "spender", "amount", "network"];
+pub(crate) const REVOKE_ARGS: &[&str] = &["from", "token", "spender", "network"];
+pub(crate) const REQUEST_STATUS_ARGS: &[&str] = &["request_id", "wait_seconds"];
 
 fn network() -> Value {
     json!({
@@ -69,6 +78,43 @@ fn object(properties: Value, required: &[&str]) -> Arc<JsonObject> {
         Value::Object(map) => Arc::new(map),
         _ => unreachable!("built as an object above"),
     }
+}
+
+fn from() -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 42,
+        "description": "The sending account: its label, its 0x address, or its number from wallet_accounts. Default: account 0."
+    })
+}
+
+fn amount(description: &str) -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100,
+        "pattern": "^[0-9]+(\\.[0-9]+)?$",
+        "description": description,
+    })
+}
+
+fn token() -> Value {
+    json!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 42,
+        "description": "The token: a symbol configured for the network, or the token contract's 0x address."
+    })
+}
+
+/// A tool that asks for a fund movement: it changes nothing until the human approves.
+fn moves_funds(title: &str) -> ToolAnnotations {
+    ToolAnnotations::with_title(title)
+        .read_only(false)
+        .destructive(true)
+        .idempotent(false)
+        .open_world(true)
 }
 
 fn read_only(title: &str, open_world: bool) -> ToolAnnotations {
@@ -157,6 +203,100 @@ pub(crate) static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         )
         .with_raw_output_schema(schema_for_output::<TransactionStatusOutput>())
         .annotate(read_only("Transaction status", true)),
+        Tool::new(
+            TRANSFER,
+            "Prepares a transfer of ETH or an ERC-20 token and files it as a request that waits \
+             for the wallet's owner. Nothing is sent until the owner reads keyward's review on \
+             the approval page or in the terminal approver and approves it with a code from an \
+             authenticator app; the model cannot approve. The result holds the request id, its \
+             state, the approval page's URL and the full review. Policy limits and the review's \
+             blocking checks (zero address, a failing simulation, insufficient balance) refuse a \
+             request at once.",
+            object(
+                json!({
+                    "from": from(),
+                    "to": address("The recipient's address. A mixed-case address must have a valid EIP-55 checksum."),
+                    "amount": amount("The amount in the asset's own units, as a decimal string such as \"1.5\" (a JSON number is also accepted). Never rounded: more decimals than the asset has is an error."),
+                    "asset": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 42,
+                        "description": "ETH, a token symbol configured for the network, or a token contract's 0x address. Default: ETH."
+                    },
+                    "network": network(),
+                }),
+                &["to", "amount"],
+            ),
+        )
+        .with_raw_output_schema(schema_for_output::<RequestOutput>())
+        .annotate(moves_funds("Transfer funds")),
+        Tool::new(
+            APPROVE_TOKEN,
+            "Prepares an ERC-20 approve(spender, amount), which lets the spender move up to that \
+             amount of the account's tokens, and files it as a request that waits for the \
+             wallet's owner, as wallet_transfer does. An amount of \"unlimited\" asks for the \
+             largest allowance, which the policy refuses unless it allows unlimited approvals.",
+            object(
+                json!({
+                    "from": from(),
+                    "token": token(),
+                    "spender": address("The address allowed to spend. A mixed-case address must have a valid EIP-55 checksum."),
+                    "amount": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 100,
+                        "pattern": "^([0-9]+(\\.[0-9]+)?|unlimited)$",
+                        "description": "The allowance in the token's units as a decimal string, or \"unlimited\"."
+                    },
+                    "network": network(),
+                }),
+                &["token", "spender", "amount"],
+            ),
+        )
+        .with_raw_output_schema(schema_for_output::<RequestOutput>())
+        .annotate(moves_funds("Approve token spending")),
+        Tool::new(
+            REVOKE_APPROVAL,
+            "Prepares an ERC-20 approve(spender, 0), which removes the spender's allowance, and \
+             files it as a request that waits for the wallet's owner, as wallet_transfer does.",
+            object(
+                json!({
+                    "from": from(),
+                    "token": token(),
+                    "spender": address("The address whose allowance is removed."),
+                    "network": network(),
+                }),
+                &["token", "spender"],
+            ),
+        )
+        .with_raw_output_schema(schema_for_output::<RequestOutput>())
+        .annotate(moves_funds("Revoke token approval")),
+        Tool::new(
+            REQUEST_STATUS,
+            "The state of a request filed by wallet_transfer, wallet_approve_token or \
+             wallet_revoke_approval: awaiting_approval, approved, rejected, expired, signed, \
+             broadcast, mined or failed, with the transaction hash and receipt once sent. With \
+             wait_seconds it waits up to that long for the state to change.",
+            object(
+                json!({
+                    "request_id": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 40,
+                        "description": "The request id a fund-movement tool returned."
+                    },
+                    "wait_seconds": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": 60,
+                        "description": "Wait up to this many seconds for the state to change. Default: 0."
+                    },
+                }),
+                &["request_id"],
+            ),
+        )
+        .with_raw_output_schema(schema_for_output::<RequestOutput>())
+        .annotate(read_only("Request status", false)),
     ]
 });
 
@@ -172,6 +312,10 @@ mod tests {
             (TOKEN_INFO, TOKEN_INFO_ARGS),
             (CHAIN_INFO, CHAIN_INFO_ARGS),
             (TRANSACTION_STATUS, TRANSACTION_STATUS_ARGS),
+            (TRANSFER, TRANSFER_ARGS),
+            (APPROVE_TOKEN, APPROVE_ARGS),
+            (REVOKE_APPROVAL, REVOKE_ARGS),
+            (REQUEST_STATUS, REQUEST_STATUS_ARGS),
         ] {
             let definition = TOOLS.iter().find(|t| t.name == tool).unwrap();
             let properties: Vec<&str> = definition.input_schema["properties"]
@@ -190,7 +334,9 @@ mod tests {
                 "{tool}"
             );
             let annotations = definition.annotations.as_ref().unwrap();
-            assert_eq!(annotations.read_only_hint, Some(true), "{tool}");
+            let moves = [TRANSFER, APPROVE_TOKEN, REVOKE_APPROVAL].contains(&tool);
+            assert_eq!(annotations.read_only_hint, Some(!moves), "{tool}");
+            assert_eq!(annotations.destructive_hint, Some(moves), "{tool}");
             assert!(definition.output_schema.is_some(), "{tool}");
         }
     }

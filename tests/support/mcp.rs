@@ -16,6 +16,8 @@ use super::anvil::{TEST_DOLLAR, TEST_EIGHTEEN, fixtures};
 /// The fixture wallet's password (fixtures/anvil-wallet/vault.json holds Anvil's public test
 /// mnemonic with its ten accounts; nothing in it is secret).
 pub(crate) const FIXTURE_PASSWORD: &str = "keyward fixture password";
+/// The fixture wallet's TOTP secret: RFC 6238's published SHA-1 test secret.
+pub(crate) const FIXTURE_TOTP_SECRET: &[u8] = b"12345678901234567890";
 
 pub(crate) type Client = RunningService<RoleClient, ()>;
 
@@ -61,7 +63,8 @@ impl ServerHome {
 
     pub(crate) fn server(&self) -> Server {
         let config = Config::load(&self.config_path()).unwrap();
-        Server::new(config, self.dir.path().join("vault.json")).unwrap()
+        let home = keyward::home::Home::single(self.dir.path()).unwrap();
+        Server::new(config, &home).unwrap()
     }
 
     /// An rmcp client connected to an in-process server over a duplex pipe.
@@ -141,6 +144,9 @@ decimals = 6
 [[networks.tokens]]
 address = "{TEST_EIGHTEEN}"
 symbol = "T18"
+
+[approval]
+listen = "127.0.0.1:0"
 "#
     )
 }

@@ -1,0 +1,675 @@
+//! Confirmation: pending requests, the human's approval on a trusted channel, and what follows it.
+//!
+//! A prepared fund movement becomes a persisted [`store::Request`]. Only [`Desk::approve`], fed by
+//! the approval page or the terminal approver with a TOTP code (and the password while the wallet
+//! is locked), can turn it into an [`Approved`] transaction, and only an `Approved` value reaches
+//! a [`Signer`](crate::signer::Signer). After signing, the desk records the signed bytes, then
+//! broadcasts them and follows the transaction to its receipt, writing each step to the store and
+//! the audit log before acting on it.
+//!
+//! This module must never accept a code or password from a tool call, and never sign a request
+//! twice: the store's state machine is the single gate.
+
+pub mod guard;
+pub mod page;
+pub mod socket;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use alloy::primitives::{B256, U256};
+use serde_json::json;
+
+use crate::audit::{AuditLog, Kind};
+use crate::chain::Chain;
+use crate::chain::TxStatus;
+use crate::chain::nonce::NonceBook;
+use crate::chain::plan::Sent;
+use crate::chain::tx::UnsignedTx;
+use crate::config::Config;
+use crate::keystore::{KeystoreError, Vault};
+use crate::policy::{self, Movement, Refusal, SpendLedger};
+use crate::secret::Password;
+use crate::signer::{Keyring, Signer};
+use guard::{GuardError, TotpGuard, now};
+use store::{Receipt, Request, State, Store, StoreError};
+
+/// How often a broadcast transaction is checked for its receipt.
+const RECEIPT_POLL: Duration = Duration::from_millis(200);
+/// How long keyward follows a broadcast transaction before leaving it `broadcast`.
+const RECEIPT_PATIENCE: Duration = Duration::from_secs(600);
+
+mod approved {
+    use alloy::primitives::B256;
+
+    /// A value the human approved, bound to the digest they approved. Only the confirmation module
+    /// can make one, so holding one proves the approval happened.
+    #[derive(Debug)]
+    pub struct Approved<T> {
+        value: T,
+        digest: B256,
+        request: String,
+    }
+
+    impl<T> Approved<T> {
+        pub(in crate::confirm) fn new(value: T, digest: B256, request: String) -> Self {
+            Self {
+                value,
+                digest,
+                request,
+            }
+        }
+
+        pub fn value(&self) -> &T {
+            &self.value
+        }
+
+        /// The digest the human approved.
+        pub fn digest(&self) -> B256 {
+            self.digest
+        }
+
+        pub fn request(&self) -> &str {
+            &self.request
+        }
+    }
+}
+
+pub use approved::Approved;
+
+/// The human's answer, as a trusted channel received it.
+#[derive(Debug)]
+pub struct Answer {
+    pub approve: bool,
+    /// The TOTP code typed by the human.
+    pub code: Password,
+    /// The vault password, when the wallet is locked.
+    pub password: Option<Password>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+
+    #[error("this request is {0} and can no longer be approved or rejected")]
+    NotPending(&'static str),
+
+    #[error("this request expired before it was approved; ask for a new one")]
+    Expired,
+
+    #[error("the wallet is locked: enter its password along with the code")]
+    PasswordNeeded,
+
+    #[error("wrong password; {left} more wrong attempts lock approvals")]
+    WrongPassword { left: u32 },
+
+    #[error(
+        "no TOTP second factor is enrolled, and keyward approves nothing without one: run \
+         `keyward totp enroll`"
+    )]
+    NoTotp,
+
+    #[error(transparent)]
+    Guard(#[from] GuardError),
+
+    #[error("refused by policy: {0}")]
+    Policy(Refusal),
+
+    #[error("the wallet cannot be opened: {0}")]
+    Wallet(#[from] KeystoreError),
+
+    #[error("keyward failed internally: {0}")]
+    Internal(String),
+}
+
+/// Where requests wait for the human, shared by the MCP server, the approval page and the
+/// terminal approver.
+#[derive(Debug)]
+pub struct Desk {
+    pub config: Arc<Config>,
+    chains: Arc<Vec<Chain>>,
+    vault_path: PathBuf,
+    pub data_dir: PathBuf,
+    pub store: Store,
+    guard: TotpGuard,
+    pub ledger: SpendLedger,
+    pub audit: AuditLog,
+    keyring: Keyring,
+    pub nonces: NonceBook,
+    /// One approval at a time: two humans answering at once are served in turn.
+    approving: tokio::sync::Mutex<()>,
+    /// Bumped on every state change; waiters watch it.
+    changes: tokio::sync::watch::Sender<u64>,
+    /// The approval page's origin once it listens, e.g. `http://127.0.0.1:7423`.
+    page_origin: OnceLock<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Guard(#[from] GuardError),
+    #[error(transparent)]
+    Ledger(#[from] policy::ledger::LedgerError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+    #[error(transparent)]
+    File(#[from] crate::files::FileError),
+}
+
+impl Desk {
+    pub fn open(
+        config: Arc<Config>,
+        chains: Arc<Vec<Chain>>,
+        vault_path: PathBuf,
+        data_dir: PathBuf,
+        state_dir: PathBuf,
+    ) -> Result<Arc<Self>, DeskError> {
+        crate::files::create_private_dir(&state_dir)?;
+        let desk = Arc::new(Self {
+            config,
+            chains,
+            vault_path,
+            data_dir,
+            store: Store::open(&state_dir)?,
+            guard: TotpGuard::open(&state_dir)?,
+            ledger: SpendLedger::open(&state_dir)?,
+            audit: AuditLog::open(&state_dir)?,
+            keyring: Keyring::default(),
+            nonces: NonceBook::default(),
+            approving: tokio::sync::Mutex::new(()),
+            changes: tokio::sync::watch::channel(0).0,
+            page_origin: OnceLock::new(),
+        });
+        Ok(desk)
+    }
+
+    pub fn set_page_origin(&self, origin: String) {
+        let _ = self.page_origin.set(origin);
+    }
+
+    pub fn page_origin(&self) -> Option<&str> {
+        self.page_origin.get().map(String::as_str)
+    }
+
+    /// The approval page's address for a request, given its token.
+    pub fn approval_url(&self, token: &str) -> Option<String> {
+        self.page_origin()
+            .map(|origin| format!("{origin}/approve/{token}"))
+    }
+
+    pub fn chain(&self, network: &str) -> Option<&Chain> {
+        self.config
+            .network_index(Some(network))
+            .and_then(|index| self.chains.get(index))
+    }
+
+    fn vault(&self) -> Result<Vault, KeystoreError> {
+        Vault::load(&self.vault_path)
+    }
+
+    pub fn is_unlocked(&self) -> bool {
+        self.keyring.is_unlocked()
+    }
+
+    /// Unlocks the wallet from a password given out of band (a 0600 password file).
+    pub fn unlock(&self, password: &Password) -> Result<(), KeystoreError> {
+        self.keyring.unlock(&self.vault()?, password)?;
+        self.log(Kind::Unlock, None, json!({ "channel": "password_file" }));
+        Ok(())
+    }
+
+    /// Drops the unlocked wallet.
+    pub fn lock(&self) {
+        if self.keyring.lock() {
+            self.log(Kind::Lock, None, json!({ "reason": "requested" }));
+        }
+    }
+
+    /// A receiver that changes whenever any request changes.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Writes an audit entry. The audit log is the record of last resort: if it cannot be
+    /// written, the failure is logged on stderr and the action it records still stands, since
+    /// it has already been persisted in the request store.
+    pub fn log(&self, kind: Kind, request: Option<&str>, detail: serde_json::Value) {
+        if let Err(err) = self.audit.record(kind, request, detail) {
+            tracing::error!("the audit log could not be written: {err}");
+        }
+    }
+
+    /// Persists a new pending request.
+    pub fn file(&self, request: Request) -> Result<Request, StoreError> {
+        let now = now();
+        self.store.insert(request.clone(), now)?;
+        self.log(
+            Kind::Prepared,
+            Some(&request.id),
+            json!({
+                "kind": request.kind,
+                "network": request.network,
+                "from": request.from,
+                "counterparty": request.counterparty,
+                "digest": request.digest,
+                "title": request.review.title,
+                "expires": request.expires,
+            }),
+        );
+        self.changed();
+        Ok(request)
+    }
+
+    /// Expires overdue requests and locks an idle wallet. Called periodically and before reads.
+    pub fn sweep(&self) {
+        match self.store.expire(now()) {
+            Ok(expired) => {
+                for request in &expired {
+                    self.release_nonce(request);
+                    self.log(Kind::Expired, Some(&request.id), json!({}));
+                }
+                if !expired.is_empty() {
+                    self.changed();
+                }
+            }
+            Err(err) => tracing::error!("expiring requests failed: {err}"),
+        }
+        if self.keyring.lock_if_idle() {
+            self.log(Kind::Lock, None, json!({ "reason": "idle" }));
+        }
+    }
+
+    fn release_nonce(&self, request: &Request) {
+        if let Ok(tx) = request.unsigned() {
+            self.nonces.release(tx.chain_id, request.from, tx.nonce);
+        }
+    }
+
+    /// The human's answer to one or more requests, from a trusted channel. Each id comes with
+    /// the digest the human was shown, when the channel knows it; a mismatch refuses that
+    /// request. One code covers the whole list, since the human read every review before typing
+    /// it. A wrong code or password fails the whole answer; per-request problems (a request no
+    /// longer pending, a policy refusal) come back per request.
+    pub async fn answer(
+        self: &Arc<Self>,
+        requests: &[(String, Option<B256>)],
+        answer: Answer,
+    ) -> Result<Vec<(String, Result<Request, ApprovalError>)>, ApprovalError> {
+        let _turn = self.approving.lock().await;
+        self.sweep();
+        let now = now();
+        let mut current = Vec::with_capacity(requests.len());
+        for (id, shown) in requests {
+            let request = self.store.get(id)?;
+            match request.state {
+                State::Pending => {}
+                State::Expired => return Err(ApprovalError::Expired),
+                other => return Err(ApprovalError::NotPending(other.name())),
+            }
+            if shown.is_some_and(|digest| digest != request.digest) {
+                return Err(ApprovalError::Internal(
+                    "the request shown is not the request stored".into(),
+                ));
+            }
+            current.push(request);
+        }
+        if !answer.approve {
+            let mut results = Vec::new();
+            for request in current {
+                let outcome = self
+                    .store
+                    .transition(&request.id, State::Rejected, now, |r| {
+                        r.reason = Some("the human rejected it".into());
+                    })
+                    .map_err(ApprovalError::from);
+                if let Ok(rejected) = &outcome {
+                    self.release_nonce(rejected);
+                    self.log(Kind::Rejected, Some(&request.id), json!({ "by": "human" }));
+                }
+                results.push((request.id, outcome));
+            }
+            self.changed();
+            return Ok(results);
+        }
+
+        let first = current.first().map(|r| r.id.clone()).unwrap_or_default();
+        self.guard.check_open(now)?;
+        if !self.keyring.is_unlocked() {
+            let Some(password) = answer.password else {
+                return Err(ApprovalError::PasswordNeeded);
+            };
+            let vault = self.vault()?;
+            let desk = self.clone();
+            let unlocked =
+                tokio::task::spawn_blocking(move || desk.keyring.unlock(&vault, &password))
+                    .await
+                    .map_err(|err| ApprovalError::Internal(err.to_string()))?;
+            match unlocked {
+                Ok(()) => self.log(Kind::Unlock, Some(&first), json!({ "channel": "approval" })),
+                Err(KeystoreError::WrongPassword(_)) => {
+                    let failure = self.guard.fail(now)?;
+                    return Err(self.failed_attempt(&first, "password", failure));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let verdict = self
+            .keyring
+            .with_totp(|totp| {
+                totp.map(|secret| self.guard.verify(secret, answer.code.expose_secret(), now))
+            })
+            .ok_or(ApprovalError::PasswordNeeded)?
+            .ok_or(ApprovalError::NoTotp)?;
+        match verdict {
+            Ok(_step) => {}
+            Err(GuardError::LockedNow { seconds }) => {
+                return Err(self.failed_attempt(
+                    &first,
+                    "code",
+                    guard::Failure::LockedOut { seconds },
+                ));
+            }
+            Err(err @ (GuardError::WrongCode { .. } | GuardError::Reused)) => {
+                let what = if matches!(err, GuardError::Reused) {
+                    "reused_code"
+                } else {
+                    "code"
+                };
+                self.log(Kind::TotpFailed, Some(&first), json!({ "what": what }));
+                return Err(err.into());
+            }
+            Err(err) => return Err(err.into()),
+        }
+
+        let mut results = Vec::new();
+        for request in current {
+            let id = request.id.clone();
+            results.push((id, self.approve_one(request, now)));
+        }
+        self.changed();
+        Ok(results)
+    }
+
+    /// Approves one request whose code was accepted: policy limits again, the spend ledger, the
+    /// state change, then dispatch.
+    fn approve_one(self: &Arc<Self>, request: Request, now: u64) -> Result<Request, ApprovalError> {
+        let id = request.id.as_str();
+        // The limits again, now that earlier requests may have been approved.
+        if let Some(spend) = &request.spend {
+            let amount = U256::from_str_radix(&spend.base_units, 10).unwrap_or(U256::MAX);
+            let movement = Movement {
+                network: &spend.network,
+                asset: Some(&spend.asset),
+                amount,
+                decimals: spend.decimals,
+            };
+            if let Err(refusal) = policy::check_limits(&self.config, &self.ledger, &movement, now) {
+                self.store.transition(id, State::Rejected, now, |r| {
+                    r.reason = Some(format!("refused by policy: {refusal}"));
+                })?;
+                self.release_nonce(&request);
+                self.log(
+                    Kind::PolicyDenied,
+                    Some(id),
+                    json!({ "rule": refusal.rule(), "at": "approval" }),
+                );
+                return Err(ApprovalError::Policy(refusal));
+            }
+            self.ledger
+                .record(&spend.network, &spend.asset, amount, id, now)
+                .map_err(|err| ApprovalError::Internal(err.to_string()))?;
+        }
+        self.ledger
+            .remember(&request.network, request.counterparty)
+            .map_err(|err| ApprovalError::Internal(err.to_string()))?;
+
+        let tx = request.unsigned()?;
+        let approved_request = self.store.transition(id, State::Approved, now, |_| {})?;
+        self.log(
+            Kind::Approved,
+            Some(id),
+            json!({ "digest": request.digest }),
+        );
+        let approved = Approved::new(tx, request.digest, request.id.clone());
+        let desk = self.clone();
+        tokio::spawn(async move { desk.dispatch(approved).await });
+        Ok(approved_request)
+    }
+
+    fn failed_attempt(&self, id: &str, what: &str, failure: guard::Failure) -> ApprovalError {
+        self.log(Kind::TotpFailed, Some(id), json!({ "what": what }));
+        match failure {
+            guard::Failure::Counted { left } => {
+                if what == "password" {
+                    ApprovalError::WrongPassword { left }
+                } else {
+                    ApprovalError::Guard(GuardError::WrongCode { left })
+                }
+            }
+            guard::Failure::LockedOut { seconds } => {
+                self.log(Kind::Lockout, Some(id), json!({ "seconds": seconds }));
+                ApprovalError::Guard(GuardError::LockedNow { seconds })
+            }
+        }
+    }
+
+    /// Signs, records, broadcasts and follows an approved transaction.
+    async fn dispatch(self: Arc<Self>, approved: Approved<UnsignedTx>) {
+        let id = approved.request().to_owned();
+        let Ok(request) = self.store.get(&id) else {
+            return;
+        };
+        let signed = self
+            .keyring
+            .signer(request.account, request.from)
+            .and_then(|signer| signer.sign_transaction(&approved));
+        let signed = match signed {
+            Ok(signed) => signed,
+            Err(err) => {
+                self.fail(&request, &format!("not signed: {err}"));
+                return;
+            }
+        };
+        let recorded = self.store.transition(&id, State::Signed, now(), |r| {
+            r.raw = Some(hex::encode(&signed.raw));
+            r.hash = Some(signed.hash);
+        });
+        let request = match recorded {
+            Ok(request) => request,
+            Err(err) => {
+                // Not recorded means not sent: the signed bytes are dropped here.
+                tracing::error!("a signed transaction could not be recorded: {err}");
+                self.fail(
+                    &request,
+                    "keyward could not record the signed transaction, so it did not send it",
+                );
+                return;
+            }
+        };
+        self.log(Kind::Signed, Some(&id), json!({ "hash": signed.hash }));
+        self.changed();
+        self.broadcast(request, signed.raw, signed.hash).await;
+    }
+
+    async fn broadcast(&self, request: Request, raw: Vec<u8>, hash: B256) {
+        let id = request.id.clone();
+        let Some(chain) = self.chain(&request.network) else {
+            self.fail(&request, "its network is no longer configured");
+            return;
+        };
+        let chain_id = request.unsigned().map(|tx| tx.chain_id).unwrap_or_default();
+        let sent = chain.send_raw(&raw).await;
+        let outcome = match sent {
+            Ok(Sent::Accepted) => Ok(()),
+            Ok(Sent::Refused(error)) => Err(format!(
+                "the node refused the transaction: \"{}\" (text from the node)",
+                error.message.value
+            )),
+            Err(err) => Err(err.to_string()),
+        };
+        if let Err(problem) = outcome {
+            // The node may have taken it anyway (a lost answer, or a duplicate): ask by hash.
+            match chain.transaction_status(hash).await {
+                Ok(TxStatus::Pending | TxStatus::Mined { .. }) => {}
+                _ => {
+                    self.fail(&request, &problem);
+                    self.nonces.resync(chain_id, request.from);
+                    return;
+                }
+            }
+        }
+        match self.store.transition(&id, State::Broadcast, now(), |_| {}) {
+            Ok(_) => {
+                self.log(Kind::Broadcast, Some(&id), json!({ "hash": hash }));
+                self.changed();
+            }
+            Err(err) => tracing::error!("recording the broadcast failed: {err}"),
+        }
+        self.follow(&request, chain, hash).await;
+    }
+
+    async fn follow(&self, request: &Request, chain: &Chain, hash: B256) {
+        let started = tokio::time::Instant::now();
+        while started.elapsed() < RECEIPT_PATIENCE {
+            if let Ok(TxStatus::Mined {
+                block,
+                succeeded,
+                gas_used,
+            }) = chain.transaction_status(hash).await
+            {
+                let receipt = Receipt {
+                    block,
+                    succeeded,
+                    gas_used: gas_used.to_string(),
+                };
+                let (state, reason) = if succeeded {
+                    (State::Mined, None)
+                } else {
+                    (
+                        State::Failed,
+                        Some(format!(
+                            "mined in block {block}, but the transaction reverted"
+                        )),
+                    )
+                };
+                if let Ok(tx) = request.unsigned() {
+                    self.nonces.spent(tx.chain_id, request.from, tx.nonce);
+                }
+                match self.store.transition(&request.id, state, now(), |r| {
+                    r.receipt = Some(receipt);
+                    r.reason = reason;
+                }) {
+                    Ok(_) => {
+                        let kind = if succeeded { Kind::Mined } else { Kind::Failed };
+                        self.log(
+                            kind,
+                            Some(&request.id),
+                            json!({ "hash": hash, "block": block, "succeeded": succeeded }),
+                        );
+                        self.changed();
+                    }
+                    Err(err) => tracing::error!("recording the receipt failed: {err}"),
+                }
+                return;
+            }
+            tokio::time::sleep(RECEIPT_POLL).await;
+        }
+    }
+
+    fn fail(&self, request: &Request, reason: &str) {
+        match self
+            .store
+            .transition(&request.id, State::Failed, now(), |r| {
+                r.reason = Some(reason.to_owned());
+            }) {
+            Ok(failed) => {
+                if failed.raw.is_none() {
+                    self.release_nonce(&failed);
+                }
+                self.log(Kind::Failed, Some(&request.id), json!({ "reason": reason }));
+                self.changed();
+            }
+            Err(err) => tracing::error!("recording a failure failed: {err}"),
+        }
+    }
+
+    /// Picks up after a restart: holds the nonces of pending requests, fails approved requests
+    /// that were never signed, and finishes signed or broadcast ones without signing anything
+    /// again.
+    pub async fn recover(self: &Arc<Self>) {
+        for request in self.store.all() {
+            match request.state {
+                State::Pending => {
+                    if let Ok(tx) = request.unsigned() {
+                        self.nonces.hold(tx.chain_id, request.from, tx.nonce);
+                    }
+                }
+                State::Approved => self.fail(
+                    &request,
+                    "keyward stopped after the approval and before signing; nothing was sent, \
+                     so ask again",
+                ),
+                State::Signed => {
+                    let raw = request.raw.as_deref().and_then(|raw| hex::decode(raw).ok());
+                    match (raw, request.hash) {
+                        (Some(raw), Some(hash)) => {
+                            let desk = self.clone();
+                            tokio::spawn(async move {
+                                // The same signed bytes, so at most one transaction exists.
+                                desk.broadcast(request, raw, hash).await;
+                            });
+                        }
+                        _ => self.fail(&request, "its signed bytes were lost; nothing was sent"),
+                    }
+                }
+                State::Broadcast => {
+                    if let Some(hash) = request.hash {
+                        let desk = self.clone();
+                        tokio::spawn(async move {
+                            if let Some(chain) = desk.chain(&request.network) {
+                                desk.follow(&request, chain, hash).await;
+                            }
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.log(Kind::ServerStarted, None, json!({}));
+    }
+
+    /// Waits until request `id` changes state or `timeout` passes; returns it as it is then.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> Result<Request, StoreError> {
+        let mut changes = self.subscribe();
+        let start = self.store.get(id)?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let current = self.store.get(id)?;
+            if current.state != start.state || current.state.is_final() {
+                return Ok(current);
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                return self.store.get(id);
+            }
+        }
+    }
+}
+
+/// `n` random bytes as lowercase hex, from the OS.
+pub fn random_hex(n: usize) -> Result<String, String> {
+    let mut bytes = vec![0u8; n];
+    getrandom::fill(&mut bytes).map_err(|err| err.to_string())?;
+    Ok(hex::encode(bytes))
+}

@@ -1,0 +1,328 @@
+//! The approval page: plain HTML on loopback, where the human reads the review and approves with
+//! a TOTP code.
+//!
+//! Each request has its own unguessable token (256 bits) in the URL; an unknown token is a 404.
+//! The form carries a CSRF token. Every request must name keyward's own loopback origin in `Host`,
+//! and a form post must come from that origin (DNS-rebinding and cross-site defence), or it gets a
+//! 403. Responses are `no-store`, framed by nobody, send no referrer (the URL holds the token) and
+//! allow no script: the page needs none.
+//!
+//! This module must never echo a code or password back, and never show anything but the
+//! server-rendered review.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock};
+
+use axum::Router;
+use axum::extract::{Form, Path, State as Extract};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::store::{Request, State};
+use super::{Answer, ApprovalError, Desk};
+use crate::secret::Secret;
+
+/// The largest form keyward reads; the real one is under 300 bytes.
+const MAX_FORM: usize = 4096;
+
+const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;max-width:52rem;margin:2rem auto;\
+padding:0 1rem;color:#111;background:#fff}pre{font:15px/1.5 ui-monospace,monospace;\
+background:#f6f6f4;border:1px solid #ccc;padding:1rem;white-space:pre-wrap;overflow-wrap:anywhere}\
+.state{font-weight:600}.error{color:#a00;font-weight:600}.ok{color:#060;font-weight:600}\
+label{display:block;margin:.6rem 0 .2rem}input{font:inherit;padding:.3rem}\
+button{font:inherit;padding:.4rem 1.2rem;margin:.8rem .6rem 0 0}";
+
+static CSP: LazyLock<String> = LazyLock::new(|| {
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    )
+});
+
+#[derive(Clone)]
+struct Page {
+    desk: Arc<Desk>,
+    /// `Host` values the page answers to: `127.0.0.1:PORT` (or `[::1]:PORT`) and `localhost:PORT`.
+    hosts: Arc<Vec<String>>,
+}
+
+/// Binds the approval page on `listen` and returns its address and the server future.
+pub async fn bind(
+    desk: Arc<Desk>,
+    listen: SocketAddr,
+) -> std::io::Result<(SocketAddr, impl Future<Output = std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let address = listener.local_addr()?;
+    let hosts = vec![address.to_string(), format!("localhost:{}", address.port())];
+    desk.set_page_origin(format!("http://{address}"));
+    let page = Page {
+        desk,
+        hosts: Arc::new(hosts),
+    };
+    let app = Router::new()
+        .route("/approve/{token}", get(show).post(submit))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM))
+        .with_state(page);
+    Ok((address, async move { axum::serve(listener, app).await }))
+}
+
+#[derive(Deserialize)]
+struct Submitted {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    digest: String,
+    #[serde(default)]
+    code: Zeroizing<String>,
+    #[serde(default)]
+    password: Zeroizing<String>,
+    #[serde(default)]
+    decision: String,
+}
+
+impl Page {
+    /// The Host and Origin checks. `None` when the request may proceed.
+    fn refuse_foreign(&self, headers: &HeaderMap, posting: bool) -> Option<Response> {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if !self.hosts.iter().any(|allowed| allowed == host) {
+            return Some(plain(
+                StatusCode::FORBIDDEN,
+                "this page answers only at its own loopback address",
+            ));
+        }
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let allowed = origin.to_str().is_ok_and(|origin| {
+                self.hosts
+                    .iter()
+                    .any(|host| origin == format!("http://{host}"))
+            });
+            if !allowed {
+                return Some(plain(
+                    StatusCode::FORBIDDEN,
+                    "a form from another site cannot approve anything here",
+                ));
+            }
+        } else if posting
+            && headers
+                .get("sec-fetch-site")
+                .is_some_and(|site| site != "same-origin" && site != "none")
+        {
+            return Some(plain(
+                StatusCode::FORBIDDEN,
+                "a form from another site cannot approve anything here",
+            ));
+        }
+        None
+    }
+}
+
+async fn show(
+    Extract(page): Extract<Page>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = page.refuse_foreign(&headers, false) {
+        return refused;
+    }
+    page.desk.sweep();
+    match page.desk.store.by_token(&token) {
+        Some(request) => render(&page, &request, None),
+        None => not_found().await,
+    }
+}
+
+async fn submit(
+    Extract(page): Extract<Page>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<Submitted>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if let Some(refused) = page.refuse_foreign(&headers, true) {
+        return refused;
+    }
+    let Some(request) = page.desk.store.by_token(&token) else {
+        return not_found().await;
+    };
+    let Ok(Form(form)) = form else {
+        return plain(StatusCode::FORBIDDEN, "the form is missing its CSRF token");
+    };
+    if form.csrf.is_empty() || !bool::from(form.csrf.as_bytes().ct_eq(request.csrf.as_bytes())) {
+        return plain(
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is missing or wrong: reload the page and try again",
+        );
+    }
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => {
+            return render(
+                &page,
+                &request,
+                Some(Err("choose Approve or Reject".to_owned())),
+            );
+        }
+    };
+    let shown = form.digest.parse().ok();
+    let password = (!form.password.is_empty()).then(|| Secret::new(form.password.to_string()));
+    let answer = Answer {
+        approve,
+        code: Secret::new(form.code.to_string()),
+        password,
+    };
+    let outcome = page
+        .desk
+        .answer(&[(request.id.clone(), shown)], answer)
+        .await;
+    let message = match outcome {
+        Ok(mut results) => match results.pop() {
+            Some((_, Ok(done))) if done.state == State::Rejected => {
+                Ok("Rejected. Nothing will be sent.".to_owned())
+            }
+            Some((_, Ok(_))) => Ok("Approved. keyward is signing and sending it.".to_owned()),
+            Some((_, Err(err))) => Err(sentence(&err)),
+            None => Err("nothing was answered".to_owned()),
+        },
+        Err(err) => Err(sentence(&err)),
+    };
+    let request = page.desk.store.get(&request.id).unwrap_or(request);
+    render(&page, &request, Some(message))
+}
+
+fn sentence(err: &ApprovalError) -> String {
+    let text = err.to_string();
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => text,
+    }
+}
+
+async fn not_found() -> Response {
+    plain(
+        StatusCode::NOT_FOUND,
+        "no request here: the link is wrong or the request is gone",
+    )
+}
+
+fn plain(status: StatusCode, text: &str) -> Response {
+    let mut response = (status, format!("{text}\n")).into_response();
+    harden(&mut response);
+    response
+}
+
+fn harden(response: &mut Response) {
+    let headers = response.headers_mut();
+    let mut set = |name: header::HeaderName, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set(header::CACHE_CONTROL, "no-store");
+    set(header::CONTENT_SECURITY_POLICY, &CSP);
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::REFERRER_POLICY, "no-referrer");
+    set(
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn render(page: &Page, request: &Request, message: Option<Result<String, String>>) -> Response {
+    let review = &request.review;
+    let mut html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <meta name=\"referrer\" content=\"no-referrer\">\
+         <title>keyward: {title}</title><style>{STYLE}</style></head><body>\
+         <h1>{title}</h1><p>Request <code>{id}</code> is <span class=\"state\" id=\"state\">{state}</span>.</p>",
+        title = escape(&review.title),
+        id = escape(&request.id),
+        state = request.state.name(),
+    );
+    match &message {
+        Some(Ok(text)) => html.push_str(&format!(
+            "<p class=\"ok\" id=\"message\">{}</p>",
+            escape(text)
+        )),
+        Some(Err(text)) => html.push_str(&format!(
+            "<p class=\"error\" id=\"message\">{}</p>",
+            escape(text)
+        )),
+        None => {}
+    }
+    html.push_str(&format!(
+        "<pre id=\"review\">{}</pre>",
+        escape(&review.text)
+    ));
+    if let Some(reason) = &request.reason {
+        html.push_str(&format!("<p id=\"reason\">{}</p>", escape(reason)));
+    }
+    if let Some(hash) = request.hash {
+        html.push_str(&format!(
+            "<p>Transaction hash: <code id=\"hash\">{hash}</code></p>"
+        ));
+    }
+    if request.state == State::Pending {
+        let password = if page.desk.is_unlocked() {
+            String::new()
+        } else {
+            "<label for=\"password\">Wallet password (the wallet is locked)</label>\
+             <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" maxlength=\"1024\">"
+                .to_owned()
+        };
+        html.push_str(&format!(
+            "<form method=\"post\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+             <input type=\"hidden\" name=\"digest\" value=\"{digest}\">{password}\
+             <label for=\"code\">Code from your authenticator app</label>\
+             <input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
+             maxlength=\"8\" size=\"8\" autofocus>\
+             <div><button name=\"decision\" value=\"approve\">Approve</button>\
+             <button name=\"decision\" value=\"reject\">Reject</button></div></form>\
+             <p>Approve only if every line above is what you meant: the recipient, the amount, \
+             the fees and the network. The request expires at unix time {expires}.</p>",
+            csrf = escape(&request.csrf),
+            digest = request.digest,
+            expires = request.expires,
+        ));
+    } else if !request.state.is_final() {
+        html.push_str("<p>Reload this page to follow the transaction.</p>");
+    }
+    html.push_str("</body></html>");
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response();
+    harden(&mut response);
+    response
+}

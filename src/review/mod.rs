@@ -1,0 +1,501 @@
+//! The review: what the human reads before approving a fund movement.
+//!
+//! It is rendered by keyward from the exact unsigned transaction and facts read from the chain,
+//! never from text the model wrote. The same text goes to every channel (the approval page, the
+//! terminal approver and the tool result), so the human can compare them line by line. Each
+//! warning has a severity; a blocking one means keyward refuses the request whatever the human
+//! says.
+//!
+//! This module must never take free text from the model: the only strings in a review are
+//! keyward's own words, configured names, and untrusted chain text already sanitized by
+//! [`crate::untrusted`] and shown as quoted data.
+
+use std::fmt::Write as _;
+
+use alloy::primitives::{Address, U256};
+use serde::{Deserialize, Serialize};
+
+use crate::chain::tx::UnsignedTx;
+use crate::chain::units::format_units;
+use crate::untrusted::UntrustedText;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warn,
+    Critical,
+}
+
+impl Severity {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Info => "INFO",
+            Self::Warn => "WARN",
+            Self::Critical => "CRITICAL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    pub severity: Severity,
+    pub text: String,
+    /// keyward refuses the request: no approval can send it.
+    pub blocks: bool,
+}
+
+/// A token as the review names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenView {
+    pub address: Address,
+    /// The configured symbol for a verified token, else the sanitized symbol the contract reports.
+    pub symbol: UntrustedText,
+    pub decimals: u8,
+    /// Listed in keyward's configuration.
+    pub verified: bool,
+}
+
+impl TokenView {
+    fn symbol(&self) -> String {
+        if self.verified {
+            self.symbol.value.clone()
+        } else {
+            format!("\"{}\"", self.symbol.value)
+        }
+    }
+}
+
+/// An allowance as asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    Limited(U256),
+    /// The largest uint256: the spender may take every token, now and later.
+    Unlimited,
+}
+
+impl Allowance {
+    pub fn from_amount(amount: U256) -> Self {
+        if amount == U256::MAX {
+            Self::Unlimited
+        } else {
+            Self::Limited(amount)
+        }
+    }
+
+    pub fn amount(self) -> U256 {
+        match self {
+            Self::Limited(amount) => amount,
+            Self::Unlimited => U256::MAX,
+        }
+    }
+}
+
+/// What the transaction does, decoded by keyward from the calldata it built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    EthTransfer,
+    TokenTransfer {
+        token: TokenView,
+        recipient: Address,
+        amount: U256,
+    },
+    TokenApproval {
+        token: TokenView,
+        spender: Address,
+        allowance: Allowance,
+    },
+}
+
+impl Action {
+    /// The party that receives funds or spending power.
+    pub fn counterparty(&self, tx: &UnsignedTx) -> Address {
+        match self {
+            Self::EthTransfer => tx.to,
+            Self::TokenTransfer { recipient, .. } => *recipient,
+            Self::TokenApproval { spender, .. } => *spender,
+        }
+    }
+}
+
+/// The result of the `eth_call` simulation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Simulation {
+    Succeeds,
+    /// With the revert reason when the contract gave one (untrusted text).
+    Reverts(Option<UntrustedText>),
+}
+
+/// What keyward knows about the counterparty and the sender, read from the chain, the address
+/// book and past requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// The sender's account label.
+    pub from_label: String,
+    /// The counterparty's account label or address-book name.
+    pub counterparty_name: Option<String>,
+    pub counterparty_is_contract: bool,
+    /// keyward has never sent to, or approved, this address, and it is neither an account nor in
+    /// the address book.
+    pub first_time: bool,
+    /// A known address (name, address) that shares the counterparty's first and last four hex
+    /// digits without being it.
+    pub look_alike: Option<(String, Address)>,
+    pub simulation: Simulation,
+    pub eth_balance: U256,
+    /// The sender's balance of the token moved, for a token transfer.
+    pub token_balance: Option<U256>,
+}
+
+/// Everything a review is made from.
+#[derive(Debug, Clone)]
+pub struct ReviewInput<'a> {
+    pub network: &'a str,
+    pub tx: &'a UnsignedTx,
+    pub from: Address,
+    pub action: &'a Action,
+    pub facts: &'a Facts,
+}
+
+/// A rendered review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Review {
+    pub title: String,
+    pub text: String,
+    pub warnings: Vec<Warning>,
+}
+
+impl Review {
+    /// The first blocking warning, if keyward must refuse the request.
+    pub fn refusal(&self) -> Option<&Warning> {
+        self.warnings.iter().find(|w| w.blocks)
+    }
+}
+
+const LABEL_WIDTH: usize = 13;
+
+struct Text(String);
+
+impl Text {
+    fn line(&mut self, label: &str, value: impl AsRef<str>) {
+        let _ = writeln!(self.0, "{label:<LABEL_WIDTH$}{}", value.as_ref());
+    }
+
+    fn more(&mut self, value: impl AsRef<str>) {
+        self.line("", value);
+    }
+}
+
+/// A checksummed address in groups of four hex digits, easier to compare by eye:
+/// `0xf39F d6e5 1aad 88F6 F4ce 6aB8 8272 79cf fFb9 2266`.
+pub fn grouped(address: Address) -> String {
+    let checksummed = address.to_checksum(None);
+    let digits = &checksummed[2..];
+    let groups: Vec<&str> = (0..10).map(|i| &digits[i * 4..i * 4 + 4]).collect();
+    format!("0x{}", groups.join(" "))
+}
+
+/// Whether two different addresses share their first and last four hex digits, the parts a
+/// hurried reader checks.
+pub fn looks_alike(a: Address, b: Address) -> bool {
+    a != b && a[..2] == b[..2] && a[18..] == b[18..]
+}
+
+pub fn build(input: &ReviewInput<'_>) -> Review {
+    let ReviewInput {
+        network,
+        tx,
+        from,
+        action,
+        facts,
+    } = input;
+    let mut warnings = Vec::new();
+    let mut warn = |severity, blocks, text: String| {
+        warnings.push(Warning {
+            severity,
+            text,
+            blocks,
+        });
+    };
+    let eth = |wei: U256| format!("{} ETH", format_units(wei, 18));
+    let counterparty = action.counterparty(tx);
+
+    let title = match action {
+        Action::EthTransfer => format!("Send {} on {network}", eth(tx.value)),
+        Action::TokenTransfer { token, amount, .. } => format!(
+            "Send {} {} on {network}",
+            format_units(*amount, token.decimals),
+            token.symbol()
+        ),
+        Action::TokenApproval {
+            token, allowance, ..
+        } => match allowance {
+            Allowance::Limited(amount) if amount.is_zero() => {
+                format!("Revoke the {} allowance on {network}", token.symbol())
+            }
+            Allowance::Limited(amount) => format!(
+                "Allow spending of {} {} on {network}",
+                format_units(*amount, token.decimals),
+                token.symbol()
+            ),
+            Allowance::Unlimited => format!(
+                "Allow spending of UNLIMITED {} on {network}",
+                token.symbol()
+            ),
+        },
+    };
+
+    let mut text = Text(String::new());
+    let _ = writeln!(text.0, "{title}\n{}", "-".repeat(64));
+    text.line("Network", format!("{network}, chain id {}", tx.chain_id));
+    text.line("From", &facts.from_label);
+    text.more(grouped(*from));
+
+    let party_role = match action {
+        Action::TokenApproval { .. } => "Spender",
+        _ => "To",
+    };
+    text.line(
+        party_role,
+        facts
+            .counterparty_name
+            .as_deref()
+            .unwrap_or("(no name: not an account or in the address book)"),
+    );
+    text.more(grouped(counterparty));
+    let mut about = vec![if facts.counterparty_is_contract {
+        "a contract"
+    } else {
+        "not a contract"
+    }];
+    if facts.first_time {
+        about.push("never used by this wallet before");
+    }
+    text.more(about.join(", "));
+
+    match action {
+        Action::EthTransfer => {
+            text.line("Amount", eth(tx.value));
+            text.more(format!("{} wei", tx.value));
+        }
+        Action::TokenTransfer { token, amount, .. } => {
+            token_lines(&mut text, token);
+            text.line(
+                "Amount",
+                format!(
+                    "{} {}",
+                    format_units(*amount, token.decimals),
+                    token.symbol()
+                ),
+            );
+            text.more(format!("{amount} base units, {} decimals", token.decimals));
+        }
+        Action::TokenApproval {
+            token, allowance, ..
+        } => {
+            token_lines(&mut text, token);
+            match allowance {
+                Allowance::Unlimited => {
+                    text.line("Allowance", "UNLIMITED");
+                    text.more("the spender may take all of this token, now and later");
+                }
+                Allowance::Limited(amount) => {
+                    text.line(
+                        "Allowance",
+                        format!(
+                            "{} {}",
+                            format_units(*amount, token.decimals),
+                            token.symbol()
+                        ),
+                    );
+                    text.more(format!("{amount} base units, {} decimals", token.decimals));
+                }
+            }
+        }
+    }
+    if !matches!(action, Action::EthTransfer) {
+        text.line("ETH sent", eth(tx.value));
+        let call = match action {
+            Action::TokenTransfer { .. } => "transfer(address,uint256)",
+            _ => "approve(address,uint256)",
+        };
+        text.line("Call", format!("{call}, {} bytes", tx.input.len()));
+    }
+    text.line("Nonce", tx.nonce.to_string());
+    text.line("Gas limit", tx.gas_limit.to_string());
+    text.line(
+        "Max fee",
+        format!(
+            "{} gwei per gas, priority fee {} gwei",
+            format_units(U256::from(tx.max_fee_per_gas), 9),
+            format_units(U256::from(tx.max_priority_fee_per_gas), 9)
+        ),
+    );
+    let max_gas_cost = U256::from(tx.gas_limit).saturating_mul(U256::from(tx.max_fee_per_gas));
+    text.line("Max gas cost", eth(max_gas_cost));
+    text.line(
+        "Max total",
+        format!("{} (value and gas)", eth(tx.max_cost())),
+    );
+    text.line(
+        "Simulation",
+        match &facts.simulation {
+            Simulation::Succeeds => "succeeds".to_owned(),
+            Simulation::Reverts(None) => "REVERTS, without a reason".to_owned(),
+            Simulation::Reverts(Some(reason)) => {
+                format!("REVERTS: \"{}\" (text from the contract)", reason.value)
+            }
+        },
+    );
+    text.line("Digest", format!("{}", tx.signing_hash()));
+
+    // Warnings, worst first.
+    if counterparty == Address::ZERO {
+        warn(
+            Severity::Critical,
+            true,
+            "the recipient is the zero address: whatever is sent there is lost for good".into(),
+        );
+    }
+    if let Simulation::Reverts(_) = facts.simulation {
+        warn(
+            Severity::Critical,
+            true,
+            "the simulation reverts: sent now, the transaction would fail and still cost gas"
+                .into(),
+        );
+    }
+    if tx.max_cost() > facts.eth_balance {
+        warn(
+            Severity::Critical,
+            true,
+            format!(
+                "insufficient ETH: the account holds {}, and this may cost up to {}",
+                eth(facts.eth_balance),
+                eth(tx.max_cost())
+            ),
+        );
+    }
+    if let (Action::TokenTransfer { token, amount, .. }, Some(balance)) =
+        (action, facts.token_balance)
+        && *amount > balance
+    {
+        warn(
+            Severity::Critical,
+            true,
+            format!(
+                "insufficient {}: the account holds {}",
+                token.symbol(),
+                format_units(balance, token.decimals)
+            ),
+        );
+    }
+    if let Some((name, known)) = &facts.look_alike {
+        warn(
+            Severity::Critical,
+            false,
+            format!(
+                "the address looks like \"{name}\" ({}) but is a different address: \
+                 compare every digit",
+                grouped(*known)
+            ),
+        );
+    }
+    if let Action::TokenApproval {
+        allowance: Allowance::Unlimited,
+        ..
+    } = action
+    {
+        warn(
+            Severity::Critical,
+            false,
+            "UNLIMITED allowance: the spender can take every token of this kind the account \
+             ever holds, until the allowance is revoked"
+                .into(),
+        );
+    }
+    match action {
+        Action::TokenTransfer { token, .. } | Action::TokenApproval { token, .. }
+            if !token.verified =>
+        {
+            let mut text = "the token is not in keyward's configuration: its symbol is what the \
+                            contract claims"
+                .to_owned();
+            if token.symbol.suspicious {
+                text.push_str(", and it looks suspicious");
+            }
+            warn(Severity::Warn, false, text);
+        }
+        _ => {}
+    }
+    if matches!(action, Action::EthTransfer) && facts.counterparty_is_contract {
+        warn(
+            Severity::Warn,
+            false,
+            "the recipient is a contract: make sure it is meant to receive ETH".into(),
+        );
+    }
+    if let Action::TokenTransfer { .. } = action
+        && facts.counterparty_is_contract
+    {
+        warn(
+            Severity::Warn,
+            false,
+            "the recipient is a contract: tokens sent to a contract that does not expect them \
+             are often lost"
+                .into(),
+        );
+    }
+    if facts.first_time {
+        warn(
+            Severity::Warn,
+            false,
+            "first time this wallet deals with this address: check it against a trusted source"
+                .into(),
+        );
+    }
+    warnings.sort_by_key(|w| std::cmp::Reverse(w.severity));
+
+    text.0.push('\n');
+    if warnings.is_empty() {
+        text.0.push_str("No warnings.\n");
+    } else {
+        text.0.push_str("Warnings\n");
+        for warning in &warnings {
+            let refused = if warning.blocks {
+                " (keyward refuses this)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                text.0,
+                "  {:<9}{}{refused}",
+                warning.severity.tag(),
+                warning.text
+            );
+        }
+    }
+    Review {
+        title,
+        text: text.0,
+        warnings,
+    }
+}
+
+fn token_lines(text: &mut Text, token: &TokenView) {
+    if token.verified {
+        text.line(
+            "Token",
+            format!("{} (in keyward's configuration)", token.symbol()),
+        );
+    } else {
+        text.line(
+            "Token",
+            format!("{} (unverified: the contract's own claim)", token.symbol()),
+        );
+    }
+    text.more(grouped(token.address));
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,280 @@
+//! Golden snapshots of every review class, in `fixtures/reviews/`. A changed review shows in the
+//! diff; accept it with `KEYWARD_BLESS=1`.
+
+use std::path::PathBuf;
+
+use alloy::primitives::{Address, U256, address};
+
+use super::*;
+use crate::chain::erc20;
+
+const MAIN: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+const FRIEND: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
+/// Same first and last four hex digits as FRIEND.
+const IMPOSTOR: Address = address!("7099000000000000000000000000000000dc79C8");
+const TUSD: Address = address!("5FbDB2315678afecb367f032d93F642f64180aa3");
+const ETHER: u128 = 1_000_000_000_000_000_000;
+
+fn tusd() -> TokenView {
+    TokenView {
+        address: TUSD,
+        symbol: UntrustedText::new("TUSD"),
+        decimals: 6,
+        verified: true,
+    }
+}
+
+fn tx(to: Address, value: U256, input: Vec<u8>, gas_limit: u64) -> UnsignedTx {
+    UnsignedTx {
+        chain_id: 31337,
+        nonce: 7,
+        max_priority_fee_per_gas: 1_000_000_000,
+        max_fee_per_gas: 2_750_000_000,
+        gas_limit,
+        to,
+        value,
+        input,
+    }
+}
+
+fn facts() -> Facts {
+    Facts {
+        from_label: "main".into(),
+        counterparty_name: Some("friend".into()),
+        counterparty_is_contract: false,
+        first_time: false,
+        look_alike: None,
+        simulation: Simulation::Succeeds,
+        eth_balance: U256::from(10_000 * ETHER),
+        token_balance: Some(U256::from(5_000_000_000u64)),
+    }
+}
+
+fn eth_transfer(to: Address, facts: &Facts) -> Review {
+    let tx = tx(to, U256::from(3 * ETHER / 2), Vec::new(), 21_000);
+    build(&ReviewInput {
+        network: "anvil",
+        tx: &tx,
+        from: MAIN,
+        action: &Action::EthTransfer,
+        facts,
+    })
+}
+
+fn token_transfer(amount: u64, facts: &Facts) -> Review {
+    let amount = U256::from(amount);
+    let tx = tx(TUSD, U256::ZERO, erc20::transfer(FRIEND, amount), 52_000);
+    build(&ReviewInput {
+        network: "anvil",
+        tx: &tx,
+        from: MAIN,
+        action: &Action::TokenTransfer {
+            token: tusd(),
+            recipient: FRIEND,
+            amount,
+        },
+        facts,
+    })
+}
+
+fn approval(allowance: Allowance, facts: &Facts) -> Review {
+    let tx = tx(
+        TUSD,
+        U256::ZERO,
+        erc20::approve(FRIEND, allowance.amount()),
+        48_000,
+    );
+    build(&ReviewInput {
+        network: "anvil",
+        tx: &tx,
+        from: MAIN,
+        action: &Action::TokenApproval {
+            token: tusd(),
+            spender: FRIEND,
+            allowance,
+        },
+        facts,
+    })
+}
+
+fn check(name: &str, review: &Review) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/reviews")
+        .join(format!("{name}.txt"));
+    if std::env::var_os("KEYWARD_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &review.text).unwrap();
+        return;
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: run with KEYWARD_BLESS=1 to create it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        review.text,
+        golden,
+        "the {name} review changed; if that is intended, rerun with KEYWARD_BLESS=1 and review \
+         the diff of {}",
+        path.display()
+    );
+}
+
+#[test]
+fn eth_transfer_review() {
+    let review = eth_transfer(FRIEND, &facts());
+    check("eth-transfer", &review);
+    assert!(review.text.contains("1.5 ETH"));
+    assert!(review.text.contains("1500000000000000000 wei"));
+    assert!(
+        review
+            .text
+            .contains("0x7099 7970 C518 12dc 3A01 0C7d 01b5 0e0d 17dc 79C8")
+    );
+    assert!(review.text.contains("anvil, chain id 31337"));
+    assert!(review.refusal().is_none());
+}
+
+#[test]
+fn erc20_transfer_review() {
+    let review = token_transfer(250_000_000, &facts());
+    check("erc20-transfer", &review);
+    assert!(review.text.contains("250 TUSD"));
+    assert!(review.refusal().is_none());
+}
+
+#[test]
+fn limited_approval_review() {
+    let review = approval(Allowance::Limited(U256::from(100_000_000u64)), &facts());
+    check("approval-limited", &review);
+    assert!(review.text.contains("100 TUSD"));
+    assert!(!review.text.contains("UNLIMITED"));
+}
+
+#[test]
+fn unlimited_approval_review() {
+    let review = approval(Allowance::Unlimited, &facts());
+    check("approval-unlimited", &review);
+    assert!(review.title.contains("UNLIMITED"));
+    assert_eq!(review.warnings[0].severity, Severity::Critical);
+}
+
+#[test]
+fn revoke_review() {
+    let review = approval(Allowance::Limited(U256::ZERO), &facts());
+    check("revoke", &review);
+    assert!(review.title.starts_with("Revoke"));
+}
+
+#[test]
+fn contract_recipient_review() {
+    let facts = Facts {
+        counterparty_is_contract: true,
+        counterparty_name: None,
+        ..facts()
+    };
+    let review = eth_transfer(TUSD, &facts);
+    check("to-contract", &review);
+    assert!(review.text.contains("a contract"));
+    assert!(review.warnings.iter().any(|w| w.severity == Severity::Warn));
+}
+
+#[test]
+fn first_time_recipient_review() {
+    let facts = Facts {
+        first_time: true,
+        counterparty_name: None,
+        ..facts()
+    };
+    let review = eth_transfer(FRIEND, &facts);
+    check("first-time-recipient", &review);
+    assert!(review.text.contains("never used by this wallet before"));
+}
+
+#[test]
+fn look_alike_review() {
+    assert!(looks_alike(IMPOSTOR, FRIEND));
+    assert!(!looks_alike(FRIEND, FRIEND));
+    let facts = Facts {
+        first_time: true,
+        counterparty_name: None,
+        look_alike: Some(("friend".into(), FRIEND)),
+        ..facts()
+    };
+    let review = eth_transfer(IMPOSTOR, &facts);
+    check("look-alike", &review);
+    assert_eq!(review.warnings[0].severity, Severity::Critical);
+    assert!(review.warnings[0].text.contains("looks like \"friend\""));
+}
+
+#[test]
+fn zero_address_is_refused() {
+    let facts = Facts {
+        counterparty_name: None,
+        ..facts()
+    };
+    let review = eth_transfer(Address::ZERO, &facts);
+    check("zero-address", &review);
+    assert!(review.refusal().unwrap().text.contains("zero address"));
+}
+
+#[test]
+fn reverting_simulation_is_refused() {
+    let facts = Facts {
+        simulation: Simulation::Reverts(Some(UntrustedText::new(
+            "ERC20: transfer amount exceeds balance",
+        ))),
+        ..facts()
+    };
+    let review = token_transfer(250_000_000, &facts);
+    check("reverts", &review);
+    assert!(review.refusal().unwrap().text.contains("reverts"));
+}
+
+#[test]
+fn insufficient_balance_is_refused() {
+    let broke = Facts {
+        eth_balance: U256::from(ETHER),
+        ..facts()
+    };
+    let review = eth_transfer(FRIEND, &broke);
+    check("insufficient-balance", &review);
+    assert!(review.refusal().unwrap().text.contains("insufficient ETH"));
+    let poor = Facts {
+        token_balance: Some(U256::from(1u64)),
+        ..facts()
+    };
+    assert!(
+        token_transfer(250_000_000, &poor)
+            .refusal()
+            .unwrap()
+            .text
+            .contains("insufficient TUSD")
+    );
+}
+
+#[test]
+fn an_unverified_tokens_symbol_is_quoted_and_flagged() {
+    let token = TokenView {
+        address: TUSD,
+        symbol: UntrustedText::new("USDC"),
+        decimals: 6,
+        verified: false,
+    };
+    let amount = U256::from(1_000_000u64);
+    let tx = tx(TUSD, U256::ZERO, erc20::transfer(FRIEND, amount), 52_000);
+    let review = build(&ReviewInput {
+        network: "anvil",
+        tx: &tx,
+        from: MAIN,
+        action: &Action::TokenTransfer {
+            token,
+            recipient: FRIEND,
+            amount,
+        },
+        facts: &facts(),
+    });
+    assert!(review.title.contains("\"USDC\""));
+    assert!(review.text.contains("unverified"));
+}

@@ -1,0 +1,648 @@
+//! Fund movements end to end against a real Anvil: the model asks, a scripted human reads the
+//! approval page and approves with a TOTP code, cast checks what landed.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::anvil::{Anvil, TEST_DOLLAR};
+use crate::support::foundry_tool;
+use crate::support::human::{Human, http};
+use crate::support::mcp::{Client, Generation, ServerHome, call, config_text, ok, tool_error};
+
+const FRIEND: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const MAIN: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+/// A fresh Anvil with the tokens, a home aimed at it, a server with its approval page, a client.
+pub(crate) struct Rig {
+    pub(crate) anvil: Anvil,
+    pub(crate) home: ServerHome,
+    pub(crate) client: Client,
+    pub(crate) server: keyward::mcp::Server,
+}
+
+impl Rig {
+    pub(crate) async fn start(policy: &str) -> Option<Self> {
+        let anvil = Anvil::start(None, 31337)?;
+        anvil.deploy_tokens();
+        let home = ServerHome::with_config(&format!(
+            "{}\n[policy]\n{policy}\n",
+            config_text(&anvil.url, 31337)
+        ));
+        let (server, client) = serve(&home).await;
+        Some(Self {
+            anvil,
+            home,
+            client,
+            server,
+        })
+    }
+
+    /// Stops the server (as a crash would, without any shutdown step) and starts a new one on the
+    /// same home.
+    pub(crate) async fn restart(&mut self) {
+        let (server, client) = serve(&self.home).await;
+        self.server = server;
+        self.client = client;
+    }
+
+    pub(crate) fn state_dir(&self) -> &Path {
+        self.home.path()
+    }
+
+    pub(crate) async fn status(&self, id: &str, wait: u64) -> Value {
+        ok(&call(
+            &self.client,
+            "wallet_request_status",
+            json!({ "request_id": id, "wait_seconds": wait }),
+        )
+        .await)
+        .clone()
+    }
+
+    /// Polls until the request reaches a final state.
+    pub(crate) async fn settle(&self, id: &str) -> Value {
+        for _ in 0..20 {
+            let status = self.status(id, 5).await;
+            if ["mined", "failed", "rejected", "expired"]
+                .contains(&status["state"].as_str().unwrap())
+            {
+                return status;
+            }
+        }
+        panic!("request {id} did not settle");
+    }
+
+    pub(crate) fn nonce(&self, address: &str) -> u64 {
+        let value = self
+            .anvil
+            .rpc("eth_getTransactionCount", json!([address, "latest"]));
+        u64::from_str_radix(value.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    }
+}
+
+async fn serve(home: &ServerHome) -> (keyward::mcp::Server, Client) {
+    let server = home.server();
+    server.start_approvals().await.unwrap();
+    let (server_io, client_io) = tokio::io::duplex(1 << 20);
+    let serving = server.clone();
+    tokio::spawn(async move {
+        use rmcp::ServiceExt;
+        if let Ok(running) = serving.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    use rmcp::ServiceExt;
+    let _ = Generation::Initialize;
+    let client = ().serve(client_io).await.unwrap();
+    (server, client)
+}
+
+/// Runs blocking human actions off the async runtime, which serves the page.
+pub(crate) async fn human<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(work).await.unwrap()
+}
+
+/// An exact balance read by cast, the independent check.
+fn cast_balance(rpc: &str, address: &str, token: Option<&str>) -> u128 {
+    let cast = foundry_tool("cast").expect("cast is installed with anvil");
+    let empty = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(cast);
+    command.current_dir(empty.path());
+    match token {
+        None => command.args(["balance", address, "--rpc-url", rpc]),
+        Some(token) => command.args([
+            "call",
+            token,
+            "balanceOf(address)(uint256)",
+            address,
+            "--rpc-url",
+            rpc,
+        ]),
+    };
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn eth_and_erc20_transfers_land_exactly_after_the_human_approves_on_the_page() {
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    let before = cast_balance(&rig.anvil.url, FRIEND, None);
+    let result = call(
+        &rig.client,
+        "wallet_transfer",
+        json!({ "to": FRIEND, "amount": "1.25", "from": "main" }),
+    )
+    .await;
+    let prepared = ok(&result).clone();
+    assert_eq!(prepared["state"], "awaiting_approval");
+    let url = prepared["approval_url"].as_str().unwrap().to_owned();
+    let id = prepared["request_id"].as_str().unwrap().to_owned();
+
+    // The page shows exactly the review the tool returned: recipient, amount, fees, chain.
+    let page = {
+        let url = url.clone();
+        human(move || http("GET", &url, &[], None)).await
+    };
+    assert_eq!(page.status, 200);
+    let review = page.review();
+    assert_eq!(review, prepared["review"].as_str().unwrap());
+    for expected in [
+        "Send 1.25 ETH on anvil",
+        "anvil, chain id 31337",
+        "0x7099 7970 C518 12dc 3A01 0C7d 01b5 0e0d 17dc 79C8",
+        "1250000000000000000 wei",
+        "Max fee",
+        "Max total",
+        "Gas limit    21000",
+    ] {
+        assert!(
+            review.contains(expected),
+            "{expected:?} missing from\n{review}"
+        );
+    }
+    assert!(
+        page.input("password").is_some(),
+        "the locked wallet asks for its password"
+    );
+
+    let mut person = Human::default();
+    let (answered, person) = {
+        let url = url.clone();
+        human(move || {
+            let answered = person.answer(&url, "approve");
+            (answered, person)
+        })
+        .await
+    };
+    assert_eq!(answered.status, 200);
+    assert!(answered.body.contains("Approved"), "{}", answered.body);
+    let settled = rig.settle(&id).await;
+    assert_eq!(settled["state"], "mined", "{settled}");
+    assert_eq!(
+        cast_balance(&rig.anvil.url, FRIEND, None) - before,
+        1_250_000_000_000_000_000
+    );
+
+    // An ERC-20 transfer; the wallet is unlocked now, so only a code is asked for.
+    let token_before = cast_balance(&rig.anvil.url, FRIEND, Some(TEST_DOLLAR));
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_transfer",
+        json!({ "to": FRIEND, "amount": "12.5", "asset": "TUSD" }),
+    )
+    .await)
+    .clone();
+    let review = prepared["review"].as_str().unwrap();
+    assert!(review.contains("Send 12.5 TUSD on anvil"), "{review}");
+    assert!(
+        review.contains("12500000 base units, 6 decimals"),
+        "{review}"
+    );
+    let url = prepared["approval_url"].as_str().unwrap().to_owned();
+    let id = prepared["request_id"].as_str().unwrap().to_owned();
+    let mut person = person;
+    let answered = human(move || {
+        let page = http("GET", &url, &[], None);
+        assert!(page.input("password").is_none());
+        person.answer(&url, "approve")
+    })
+    .await;
+    assert!(answered.body.contains("Approved"), "{}", answered.body);
+    assert_eq!(rig.settle(&id).await["state"], "mined");
+    assert_eq!(
+        cast_balance(&rig.anvil.url, FRIEND, Some(TEST_DOLLAR)) - token_before,
+        12_500_000
+    );
+    let summary = keyward::audit::verify(rig.state_dir()).unwrap();
+    assert!(summary.entries >= 10, "{summary:?}");
+}
+
+#[tokio::test]
+async fn the_review_refuses_the_zero_address_and_policy_refusals_name_their_rule() {
+    let Some(rig) =
+        Rig::start("[[policy.limits]]\nasset = \"ETH\"\nper_transaction = \"1\"\n").await
+    else {
+        return;
+    };
+    let (kind, message) = tool_error(
+        &call(
+            &rig.client,
+            "wallet_transfer",
+            json!({ "to": "0x0000000000000000000000000000000000000000", "amount": "0.1" }),
+        )
+        .await,
+    );
+    assert_eq!(kind, "refused");
+    assert!(message.contains("zero address"), "{message}");
+    let (kind, message) = tool_error(
+        &call(
+            &rig.client,
+            "wallet_transfer",
+            json!({ "to": FRIEND, "amount": "1.5" }),
+        )
+        .await,
+    );
+    assert_eq!(kind, "refused");
+    assert!(
+        message.contains("policy.limits[0].per_transaction"),
+        "{message}"
+    );
+    let (kind, message) = tool_error(
+        &call(
+            &rig.client,
+            "wallet_approve_token",
+            json!({ "token": "TUSD", "spender": FRIEND, "amount": "unlimited" }),
+        )
+        .await,
+    );
+    assert_eq!(kind, "refused");
+    assert!(message.contains("policy.unlimited_approvals"), "{message}");
+    assert_eq!(
+        rig.nonce(MAIN),
+        3,
+        "only the three token deployments were sent"
+    );
+}
+
+#[tokio::test]
+async fn the_approval_page_refuses_wrong_tokens_missing_csrf_and_foreign_hosts() {
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_transfer",
+        json!({ "to": FRIEND, "amount": "0.01" }),
+    )
+    .await)
+    .clone();
+    let url = prepared["approval_url"].as_str().unwrap().to_owned();
+    let responses = human(move || {
+        let origin = url.split("/approve/").next().unwrap().to_owned();
+        let authority = origin.trim_start_matches("http://").to_owned();
+        let page = http("GET", &url, &[], None);
+        let wrong = format!("{origin}/approve/{}", "0".repeat(64));
+        vec![
+            ("page", page.clone()),
+            ("wrong token", http("GET", &wrong, &[], None)),
+            (
+                "wrong token post",
+                http("POST", &wrong, &[], Some("decision=approve")),
+            ),
+            (
+                "no csrf",
+                http(
+                    "POST",
+                    &url,
+                    &[("Origin", &origin)],
+                    Some("code=123456&decision=approve"),
+                ),
+            ),
+            (
+                "wrong csrf",
+                http(
+                    "POST",
+                    &url,
+                    &[("Origin", &origin)],
+                    Some("csrf=00&code=123456&decision=approve"),
+                ),
+            ),
+            (
+                "foreign host",
+                http("GET", &url, &[("Host", "evil.example:80")], None),
+            ),
+            (
+                "rebinding host",
+                http(
+                    "GET",
+                    &url,
+                    &[(
+                        "Host",
+                        &format!("evil.example:{}", authority.split(':').nth(1).unwrap()),
+                    )],
+                    None,
+                ),
+            ),
+            (
+                "foreign origin",
+                http(
+                    "POST",
+                    &url,
+                    &[("Origin", "http://evil.example")],
+                    Some(&format!(
+                        "csrf={}&code=123456&decision=approve",
+                        page.input("csrf").unwrap()
+                    )),
+                ),
+            ),
+            ("elsewhere", http("GET", &format!("{origin}/"), &[], None)),
+        ]
+    })
+    .await;
+    let status = |name: &str| {
+        responses
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, r)| r.status)
+            .unwrap()
+    };
+    assert_eq!(status("page"), 200);
+    assert_eq!(status("wrong token"), 404);
+    assert_eq!(status("wrong token post"), 404);
+    assert_eq!(status("no csrf"), 403);
+    assert_eq!(status("wrong csrf"), 403);
+    assert_eq!(status("foreign host"), 403);
+    assert_eq!(status("rebinding host"), 403);
+    assert_eq!(status("foreign origin"), 403);
+    assert_eq!(status("elsewhere"), 404);
+    for (name, response) in &responses {
+        assert_eq!(response.header("cache-control"), Some("no-store"), "{name}");
+        let csp = response.header("content-security-policy").unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{name}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{name}: {csp}");
+        assert_eq!(
+            response.header("referrer-policy"),
+            Some("no-referrer"),
+            "{name}"
+        );
+    }
+    let page = &responses[0].1;
+    assert!(!page.body.contains("<script"), "the page needs no script");
+    assert_eq!(
+        rig.status(prepared["request_id"].as_str().unwrap(), 0)
+            .await["state"],
+        "awaiting_approval"
+    );
+}
+
+async fn prepare(client: &Client) -> (String, String) {
+    let prepared = ok(&call(
+        client,
+        "wallet_transfer",
+        json!({ "to": FRIEND, "amount": "0.01" }),
+    )
+    .await)
+    .clone();
+    (
+        prepared["request_id"].as_str().unwrap().to_owned(),
+        prepared["approval_url"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn codes_are_single_use_skew_limited_and_five_failures_lock_even_across_a_restart() {
+    use crate::support::human::{code_at, unix_now};
+    let Some(mut rig) = Rig::start("").await else {
+        return;
+    };
+    // Approve one with the current code.
+    let (first, url) = prepare(&rig.client).await;
+    let now = unix_now();
+    let used = code_at(now);
+    let answered = {
+        let (url, used) = (url.clone(), used.clone());
+        human(move || {
+            let page = http("GET", &url, &[], None);
+            Human::default().submit(&url, &page, &used, "approve")
+        })
+        .await
+    };
+    assert!(answered.body.contains("Approved"), "{}", answered.body);
+    assert_eq!(rig.settle(&first).await["state"], "mined");
+
+    // The same code, an earlier one, and one two steps ahead are all refused.
+    let (second, url) = prepare(&rig.client).await;
+    for (code, expected) in [
+        (used.clone(), "already used"),
+        (code_at(now - 30), "already used"),
+        (code_at(now + 60), "wrong code"),
+    ] {
+        let url = url.clone();
+        let answered = human(move || {
+            let page = http("GET", &url, &[], None);
+            Human::default().submit(&url, &page, &code, "approve")
+        })
+        .await;
+        assert!(
+            answered.body.to_lowercase().contains(expected),
+            "{expected}: {}",
+            answered.body
+        );
+    }
+    // Two more wrong codes make five failures: approvals lock.
+    for _ in 0..2 {
+        let url = url.clone();
+        let answered = human(move || {
+            let page = http("GET", &url, &[], None);
+            Human::default().submit(&url, &page, "000000", "approve")
+        })
+        .await;
+        assert!(answered.status == 200);
+    }
+    let url_again = url.clone();
+    let locked = human(move || {
+        let page = http("GET", &url_again, &[], None);
+        Human::default().submit(&url_again, &page, &code_at(unix_now() + 30), "approve")
+    })
+    .await;
+    assert!(locked.body.contains("locked"), "{}", locked.body);
+
+    // A restart does not clear the lockout: even the right, unused code is refused.
+    rig.restart().await;
+    let fresh = code_at(unix_now() + 30);
+    let url_again = url.clone();
+    let locked = human(move || {
+        let page = http("GET", &url_again, &[], None);
+        Human::default().submit(&url_again, &page, &fresh, "approve")
+    })
+    .await;
+    assert!(locked.body.contains("locked"), "{}", locked.body);
+    assert_eq!(rig.status(&second, 0).await["state"], "awaiting_approval");
+    let log = std::fs::read_to_string(rig.state_dir().join("audit.jsonl")).unwrap();
+    assert!(log.contains("\"kind\":\"lockout\""));
+    assert!(log.contains("\"kind\":\"totp_failed\""));
+    assert!(!log.contains(&used), "no code is written to the audit log");
+    keyward::audit::verify(rig.state_dir()).unwrap();
+}
+
+#[tokio::test]
+async fn approving_twice_or_polling_after_mining_never_sends_a_second_transaction() {
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    let nonce_before = rig.nonce(MAIN);
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_transfer",
+        json!({ "to": FRIEND, "amount": "0.5" }),
+    )
+    .await)
+    .clone();
+    let id = prepared["request_id"].as_str().unwrap().to_owned();
+    let url = prepared["approval_url"].as_str().unwrap().to_owned();
+    let (first, page) = {
+        let url = url.clone();
+        human(move || {
+            let page = http("GET", &url, &[], None);
+            let mut person = Human::default();
+            (person.answer(&url, "approve"), page)
+        })
+        .await
+    };
+    assert!(first.body.contains("Approved"), "{}", first.body);
+    // The same form again, with a new code, as a second human (or a replayed post) would send it.
+    let again = human(move || {
+        let mut person = Human::default();
+        let _ = person.fresh_code();
+        let code = person.fresh_code();
+        Human::default().submit(&url, &page, &code, "approve")
+    })
+    .await;
+    assert!(
+        again.body.contains("can no longer be approved"),
+        "{}",
+        again.body
+    );
+    assert_eq!(rig.settle(&id).await["state"], "mined");
+    for _ in 0..5 {
+        assert_eq!(rig.status(&id, 0).await["state"], "mined");
+    }
+    assert_eq!(rig.nonce(MAIN), nonce_before + 1, "exactly one transaction");
+}
+
+#[tokio::test]
+async fn a_daily_cap_refuses_at_approval_even_with_a_valid_code() {
+    let Some(rig) = Rig::start(
+        "[[policy.limits]]\nasset = \"ETH\"\nper_transaction = \"1.5\"\nper_24h = \"2\"\n",
+    )
+    .await
+    else {
+        return;
+    };
+    let nonce_before = rig.nonce(MAIN);
+    let mut prepared = Vec::new();
+    for _ in 0..2 {
+        let result = ok(&call(
+            &rig.client,
+            "wallet_transfer",
+            json!({ "to": FRIEND, "amount": "1.2" }),
+        )
+        .await)
+        .clone();
+        prepared.push((
+            result["request_id"].as_str().unwrap().to_owned(),
+            result["approval_url"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let urls: Vec<String> = prepared.iter().map(|(_, url)| url.clone()).collect();
+    let answers = human(move || {
+        let mut person = Human::default();
+        urls.iter()
+            .map(|url| person.answer(url, "approve"))
+            .collect::<Vec<_>>()
+    })
+    .await;
+    assert!(answers[0].body.contains("Approved"), "{}", answers[0].body);
+    assert!(
+        answers[1].body.contains("policy.limits[0].per_24h"),
+        "{}",
+        answers[1].body
+    );
+    assert_eq!(rig.settle(&prepared[0].0).await["state"], "mined");
+    let refused = rig.status(&prepared[1].0, 0).await;
+    assert_eq!(refused["state"], "rejected");
+    assert!(refused["reason"].as_str().unwrap().contains("per_24h"));
+    // And a third request is refused at once, before any human is asked.
+    let (kind, message) = tool_error(
+        &call(
+            &rig.client,
+            "wallet_transfer",
+            json!({ "to": FRIEND, "amount": "1" }),
+        )
+        .await,
+    );
+    assert_eq!(kind, "refused");
+    assert!(message.contains("policy.limits[0].per_24h"), "{message}");
+    assert_eq!(rig.nonce(MAIN), nonce_before + 1);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_transfers_from_one_account_get_consecutive_nonces_and_all_land() {
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    let nonce_before = rig.nonce(MAIN);
+    let client = &rig.client;
+    let calls = (0..20).map(|i| async move {
+        let result = call(
+            client,
+            "wallet_transfer",
+            json!({ "to": FRIEND, "amount": format!("0.00{}", i + 1) }),
+        )
+        .await;
+        ok(&result)["request_id"].as_str().unwrap().to_owned()
+    });
+    let ids = futures::future::join_all(calls).await;
+    // The terminal approver's socket: list everything pending and approve it with one code.
+    let socket = rig.state_dir().join("approve.sock");
+    let replies = human(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        let mut exchange = |command: Value| {
+            writeln!(writer, "{command}").unwrap();
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            serde_json::from_str::<Value>(&line).unwrap()
+        };
+        let listed = exchange(json!({ "op": "list" }));
+        let chosen: Vec<Value> = listed["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| json!({ "id": r["id"], "digest": r["digest"] }))
+            .collect();
+        assert_eq!(chosen.len(), 20);
+        assert_eq!(listed["locked"], true);
+        let code = Human::default().fresh_code();
+        exchange(json!({
+            "op": "answer",
+            "requests": chosen,
+            "approve": true,
+            "code": code,
+            "password": crate::support::mcp::FIXTURE_PASSWORD,
+        }))
+    })
+    .await;
+    assert!(replies["error"].is_null(), "{replies}");
+    let mut nonces = Vec::new();
+    for id in &ids {
+        let settled = rig.settle(id).await;
+        assert_eq!(settled["state"], "mined", "{settled}");
+        let transaction = rig
+            .anvil
+            .rpc("eth_getTransactionByHash", json!([settled["hash"]]));
+        nonces.push(
+            u64::from_str_radix(
+                transaction["nonce"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("0x"),
+                16,
+            )
+            .unwrap(),
+        );
+    }
+    nonces.sort_unstable();
+    assert_eq!(
+        nonces,
+        (nonce_before..nonce_before + 20).collect::<Vec<_>>()
+    );
+    assert_eq!(rig.nonce(MAIN), nonce_before + 20);
+}
