@@ -646,3 +646,246 @@ async fn twenty_concurrent_transfers_from_one_account_get_consecutive_nonces_and
     );
     assert_eq!(rig.nonce(MAIN), nonce_before + 20);
 }
+
+#[tokio::test]
+async fn without_a_human_no_call_moves_funds_and_every_request_expires() {
+    let Some(rig) = Rig::start("approval_expiry_seconds = 10").await else {
+        return;
+    };
+    let accounts = ["0", "1", "main", "account-2"];
+    let recipients = [
+        FRIEND,
+        "0x000000000000000000000000000000000000dEaD",
+        TEST_DOLLAR,
+    ];
+    let nonces_before: Vec<u64> = (0..3)
+        .map(|i| {
+            rig.nonce(
+                rig.anvil.rpc("eth_accounts", json!([]))[i]
+                    .as_str()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let mut calls = Vec::new();
+    for from in accounts {
+        for to in recipients {
+            for (amount, asset) in [
+                ("0.001", "ETH"),
+                ("1", "TUSD"),
+                ("0.5", "T18"),
+                ("2", TEST_DOLLAR),
+            ] {
+                calls.push((
+                    "wallet_transfer",
+                    json!({ "from": from, "to": to, "amount": amount, "asset": asset }),
+                ));
+            }
+            calls.push((
+                "wallet_approve_token",
+                json!({ "from": from, "token": "TUSD", "spender": to, "amount": "5" }),
+            ));
+            calls.push((
+                "wallet_revoke_approval",
+                json!({ "from": from, "token": "T18", "spender": to }),
+            ));
+        }
+    }
+    // And calls that try to smuggle an approval in: none of these arguments exist.
+    for sneaky in [
+        json!({ "to": FRIEND, "amount": "1", "approved": true }),
+        json!({ "to": FRIEND, "amount": "1", "code": "123456" }),
+        json!({ "to": FRIEND, "amount": "1", "password": "keyward fixture password" }),
+        json!({ "to": FRIEND, "amount": "1", "confirm": "yes" }),
+    ] {
+        calls.push(("wallet_transfer", sneaky));
+    }
+    let mut ids = Vec::new();
+    let mut refused = 0;
+    for (tool, arguments) in calls {
+        let result = call(&rig.client, tool, arguments).await;
+        if result.is_error == Some(true) {
+            refused += 1;
+        } else {
+            let value = ok(&result);
+            assert_eq!(value["state"], "awaiting_approval");
+            ids.push(value["request_id"].as_str().unwrap().to_owned());
+        }
+    }
+    println!(
+        "{} requests awaiting a human, {refused} refused outright",
+        ids.len()
+    );
+    assert!(ids.len() >= 60, "most calls should file a request");
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
+    for id in &ids {
+        assert_eq!(rig.status(id, 0).await["state"], "expired", "{id}");
+    }
+    let nonces_after: Vec<u64> = (0..3)
+        .map(|i| {
+            rig.nonce(
+                rig.anvil.rpc("eth_accounts", json!([]))[i]
+                    .as_str()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(nonces_before, nonces_after, "no transaction was sent");
+    let log = std::fs::read_to_string(rig.state_dir().join("audit.jsonl")).unwrap();
+    for kind in ["approved", "signed", "broadcast", "mined"] {
+        assert!(
+            !log.contains(&format!("\"kind\":\"{kind}\"")),
+            "{kind} in the audit log"
+        );
+    }
+    keyward::audit::verify(rig.state_dir()).unwrap();
+}
+
+/// keyward serve as a child process, with its pid, for kill -9.
+async fn child(home: &ServerHome) -> (Client, u32) {
+    use rmcp::ServiceExt;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+    command
+        .arg("--home")
+        .arg(home.path())
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn");
+    let (transport, _stderr) = rmcp::transport::TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = transport.id().unwrap();
+    (().serve(transport).await.unwrap(), pid)
+}
+
+#[tokio::test]
+async fn a_server_killed_between_approval_and_broadcast_sends_once_or_fails_with_a_reason() {
+    let Some(anvil) = Anvil::start(None, 31337) else {
+        return;
+    };
+    anvil.deploy_tokens();
+    let home = ServerHome::with_config(&config_text(&anvil.url, 31337));
+    let mut person = Human::default();
+    for (run, delay_ms) in [0u64, 2, 10, 40].into_iter().enumerate() {
+        let nonce_before = {
+            let value = anvil.rpc("eth_getTransactionCount", json!([MAIN, "latest"]));
+            u64::from_str_radix(value.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+        };
+        // Blocks stop being mined, so a broadcast transaction stays in the pool across the crash.
+        anvil.rpc("evm_setAutomine", json!([false]));
+        let (client, pid) = child(&home).await;
+        let prepared = ok(&call(
+            &client,
+            "wallet_transfer",
+            json!({ "to": FRIEND, "amount": "0.1" }),
+        )
+        .await)
+        .clone();
+        let id = prepared["request_id"].as_str().unwrap().to_owned();
+        let url = prepared["approval_url"].as_str().unwrap().to_owned();
+        let (answered, back) = human(move || {
+            let answered = person.answer(&url, "approve");
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            rustix::process::kill_process(
+                rustix::process::Pid::from_raw(pid as i32).unwrap(),
+                rustix::process::Signal::KILL,
+            )
+            .unwrap();
+            (answered, person)
+        })
+        .await;
+        person = back;
+        assert!(
+            answered.body.contains("Approved"),
+            "run {run}: {}",
+            answered.body
+        );
+        drop(client);
+        anvil.rpc("evm_setAutomine", json!([true]));
+        anvil.rpc("evm_mine", json!([]));
+
+        let (client, _pid) = child(&home).await;
+        let mut settled = Value::Null;
+        for _ in 0..40 {
+            settled = ok(&call(
+                &client,
+                "wallet_request_status",
+                json!({ "request_id": id, "wait_seconds": 2 }),
+            )
+            .await)
+            .clone();
+            if ["mined", "failed"].contains(&settled["state"].as_str().unwrap()) {
+                break;
+            }
+            anvil.rpc("evm_mine", json!([]));
+        }
+        let value = anvil.rpc("eth_getTransactionCount", json!([MAIN, "latest"]));
+        let nonce_after =
+            u64::from_str_radix(value.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+        match settled["state"].as_str().unwrap() {
+            "mined" => assert_eq!(
+                nonce_after,
+                nonce_before + 1,
+                "run {run}: sent exactly once"
+            ),
+            "failed" => {
+                assert_eq!(nonce_after, nonce_before, "run {run}: nothing sent");
+                assert!(
+                    settled["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("nothing was sent"),
+                    "run {run}: {settled}"
+                );
+            }
+            other => panic!("run {run}: the request ended {other}: {settled}"),
+        }
+        println!("run {run} (kill after {delay_ms} ms): {}", settled["state"]);
+        keyward::audit::verify(home.path()).unwrap();
+        client.cancel().await.unwrap();
+    }
+}
+
+#[test]
+fn a_second_server_for_the_same_wallet_refuses_to_start_and_says_why() {
+    let home = ServerHome::new("http://127.0.0.1:9");
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .arg("--home")
+        .arg(home.path())
+        .arg("serve")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = home.path().join("approve.sock");
+    let started = std::time::Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the first server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .arg("--home")
+        .arg(home.path())
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another `keyward serve` is already running"),
+        "{stderr}"
+    );
+    assert!(
+        socket.exists(),
+        "the second server left the first one's socket alone"
+    );
+    drop(first.stdin.take());
+    first.wait().unwrap();
+}

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use super::password::read_password_file;
 use crate::config::Config;
@@ -33,6 +33,19 @@ pub(super) fn serve(
             vault_path.display()
         );
     }
+    // One server per home: two would each hold pending requests and nonces the other cannot see.
+    crate::files::create_private_dir(home.state_dir())?;
+    let lock_path = home.state_dir().join("serve.lock");
+    let _serving = match crate::files::FileLock::try_exclusive(&lock_path) {
+        Ok(lock) => lock,
+        Err(crate::files::FileError::Busy(_)) => bail!(
+            "another `keyward serve` is already running for this wallet ({} is locked): one \
+             wallet home serves one MCP host at a time; close the other host's keyward, or give \
+             this one its own --home",
+            lock_path.display()
+        ),
+        Err(err) => return Err(err.into()),
+    };
     let password = password_file
         .as_deref()
         .map(read_password_file)
