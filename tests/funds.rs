@@ -741,9 +741,21 @@ async fn without_a_human_no_call_moves_funds_and_every_request_expires() {
     keyward::audit::verify(rig.state_dir()).unwrap();
 }
 
-/// keyward serve as a child process, with its pid, for kill -9.
+/// keyward serve as a child process, with its pid, for kill -9. Waits first until no earlier
+/// server (one just killed, or still exiting after its stdin closed) holds the wallet's lock.
 async fn child(home: &ServerHome) -> (Client, u32) {
     use rmcp::ServiceExt;
+    let lock = home.path().join("serve.lock");
+    let started = std::time::Instant::now();
+    while let Err(keyward::files::FileError::Busy(_)) =
+        keyward::files::FileLock::try_exclusive(&lock)
+    {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the previous server never exited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
     command
         .arg("--home")
@@ -768,7 +780,7 @@ async fn a_server_killed_between_approval_and_broadcast_sends_once_or_fails_with
     anvil.deploy_tokens();
     let home = ServerHome::with_config(&config_text(&anvil.url, 31337));
     let mut person = Human::default();
-    for (run, delay_ms) in [0u64, 2, 10, 40].into_iter().enumerate() {
+    for (run, delay_ms) in [0u64, 5, 40].into_iter().enumerate() {
         let nonce_before = {
             let value = anvil.rpc("eth_getTransactionCount", json!([MAIN, "latest"]));
             u64::from_str_radix(value.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
