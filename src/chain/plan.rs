@@ -160,17 +160,6 @@ impl Chain {
         })
     }
 
-    /// The sender's pending nonce alone, to resynchronize after a failed broadcast.
-    pub async fn pending_nonce(&self, address: Address) -> Result<u64, ChainError> {
-        let calls = [Call::new(
-            "eth_getTransactionCount",
-            json!([hex_data(address.as_slice()), "pending"]),
-        )];
-        let mut results = self.rpc.batch(&calls).await?.into_iter();
-        let nonce = self.value_next(&mut results, "eth_getTransactionCount")?;
-        parse_u64(&nonce).ok_or_else(|| self.malformed("the nonce is not a number"))
-    }
-
     /// Sends a signed transaction once. A transport failure leaves it unknown whether the node
     /// got it: the caller checks by hash before anything else.
     pub async fn send_raw(&self, raw: &[u8]) -> Result<Sent, ChainError> {

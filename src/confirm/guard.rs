@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::files::{self, FileError};
-use crate::totp::{STEP_SECONDS, TotpSecret};
+use crate::totp::TotpSecret;
 
 const FILE: &str = "totp-guard.json";
 /// Wrong codes (or passwords) in a row before approvals lock.
@@ -182,11 +182,6 @@ pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-/// The step a unix time falls in.
-pub fn step_of(unix_time: u64) -> u64 {
-    unix_time / STEP_SECONDS
 }
 
 #[cfg(test)]

@@ -223,13 +223,6 @@ impl Desk {
         Ok(())
     }
 
-    /// Drops the unlocked wallet.
-    pub fn lock(&self) {
-        if self.keyring.lock() {
-            self.log(Kind::Lock, None, json!({ "reason": "requested" }));
-        }
-    }
-
     /// A receiver that changes whenever any request changes.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()

@@ -251,11 +251,10 @@ impl Store {
 
     /// The request whose page token is `token`.
     pub fn by_token(&self, token: &str) -> Option<Request> {
-        let hashed = sha256_hex(token.as_bytes());
         self.lock()
             .requests
             .values()
-            .find(|r| bool::from(r.token_sha256.as_bytes().ct_eq(hashed.as_bytes())))
+            .find(|r| r.token_matches(token))
             .cloned()
     }
 

@@ -87,6 +87,11 @@ impl<'a> Arguments<'a> {
         Ok(Self { map: arguments })
     }
 
+    /// The arguments exactly as sent.
+    pub(crate) fn raw(&self) -> Option<&'a JsonObject> {
+        self.map
+    }
+
     fn get(&self, name: &str) -> Option<&'a Value> {
         self.map
             .and_then(|map| map.get(name))

@@ -98,7 +98,6 @@ impl Server {
                 token,
             },
             spend,
-            arguments,
         )
         .await
     }
@@ -178,7 +177,6 @@ impl Server {
                 token: None,
             },
             spend,
-            arguments,
         )
         .await
     }
@@ -261,10 +259,6 @@ impl Server {
         })
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one call site per tool, each naming every part"
-    )]
     async fn prepare(
         &self,
         args: &Arguments<'_>,
@@ -273,7 +267,6 @@ impl Server {
         action: Action,
         mut draft: Draft,
         spend: Option<Spend>,
-        arguments: Option<&JsonObject>,
     ) -> Result<Value, ToolError> {
         let desk = self.desk();
         let config = &self.inner.config;
@@ -391,7 +384,7 @@ impl Server {
         let id = format!("req-{}", random_hex(8).map_err(ToolError::Unavailable)?);
         let created = now();
         let arguments_sha256 = sha256_hex(
-            serde_json::to_string(&arguments.cloned().unwrap_or_default())
+            serde_json::to_string(&args.raw().cloned().unwrap_or_default())
                 .unwrap_or_default()
                 .as_bytes(),
         );

@@ -428,22 +428,18 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
         }
         _ => {}
     }
-    if matches!(action, Action::EthTransfer) && facts.counterparty_is_contract {
+    let contract_recipient = match action {
+        Action::EthTransfer => Some("make sure it is meant to receive ETH"),
+        Action::TokenTransfer { .. } => {
+            Some("tokens sent to a contract that does not expect them are often lost")
+        }
+        Action::TokenApproval { .. } => None,
+    };
+    if let Some(risk) = contract_recipient.filter(|_| facts.counterparty_is_contract) {
         warn(
             Severity::Warn,
             false,
-            "the recipient is a contract: make sure it is meant to receive ETH".into(),
-        );
-    }
-    if let Action::TokenTransfer { .. } = action
-        && facts.counterparty_is_contract
-    {
-        warn(
-            Severity::Warn,
-            false,
-            "the recipient is a contract: tokens sent to a contract that does not expect them \
-             are often lost"
-                .into(),
+            format!("the recipient is a contract: {risk}"),
         );
     }
     if facts.first_time {

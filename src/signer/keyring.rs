@@ -52,11 +52,6 @@ impl Keyring {
         Ok(())
     }
 
-    /// Drops the unlocked vault; its secrets are zeroized. Returns whether it was unlocked.
-    pub fn lock(&self) -> bool {
-        self.lock_state().take().is_some()
-    }
-
     /// Locks the vault if it has been idle too long. Returns whether it did.
     pub fn lock_if_idle(&self) -> bool {
         let mut state = self.lock_state();
