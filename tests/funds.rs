@@ -46,6 +46,23 @@ impl Rig {
         self.client = client;
     }
 
+    /// Another MCP session with the same server, from a client with its own handler.
+    pub(crate) async fn connect<H: rmcp::ClientHandler>(
+        &self,
+        handler: H,
+        generation: Generation,
+    ) -> rmcp::service::RunningService<rmcp::RoleClient, H> {
+        let (server_io, client_io) = tokio::io::duplex(1 << 20);
+        let serving = self.server.clone();
+        tokio::spawn(async move {
+            use rmcp::ServiceExt;
+            if let Ok(running) = serving.serve(server_io).await {
+                let _ = running.waiting().await;
+            }
+        });
+        crate::support::mcp::connect_with(handler, client_io, generation).await
+    }
+
     pub(crate) fn state_dir(&self) -> &Path {
         self.home.path()
     }
@@ -93,7 +110,6 @@ async fn serve(home: &ServerHome) -> (keyward::mcp::Server, Client) {
         }
     });
     use rmcp::ServiceExt;
-    let _ = Generation::Initialize;
     let client = ().serve(client_io).await.unwrap();
     (server, client)
 }
@@ -104,7 +120,7 @@ pub(crate) async fn human<T: Send + 'static>(work: impl FnOnce() -> T + Send + '
 }
 
 /// An exact balance read by cast, the independent check.
-fn cast_balance(rpc: &str, address: &str, token: Option<&str>) -> u128 {
+pub(crate) fn cast_balance(rpc: &str, address: &str, token: Option<&str>) -> u128 {
     let cast = foundry_tool("cast").expect("cast is installed with anvil");
     let empty = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new(cast);

@@ -12,6 +12,7 @@ mod bad_input;
 mod canary;
 mod chain;
 mod cli;
+mod elicitation;
 mod external;
 mod funds;
 mod interop_cast;

@@ -316,20 +316,13 @@ impl Desk {
             current.push(request);
         }
         if !answer.approve {
-            let mut results = Vec::new();
-            for request in current {
-                let outcome = self
-                    .store
-                    .transition(&request.id, State::Rejected, now, |r| {
-                        r.reason = Some("the human rejected it".into());
-                    })
-                    .map_err(ApprovalError::from);
-                if let Ok(rejected) = &outcome {
-                    self.release_nonce(rejected);
-                    self.log(Kind::Rejected, Some(&request.id), json!({ "by": "human" }));
-                }
-                results.push((request.id, outcome));
-            }
+            let results = current
+                .into_iter()
+                .map(|request| {
+                    let outcome = self.reject_one(&request.id, "human", now);
+                    (request.id, outcome)
+                })
+                .collect();
             self.changed();
             return Ok(results);
         }
@@ -390,6 +383,28 @@ impl Desk {
         }
         self.changed();
         Ok(results)
+    }
+
+    /// Rejects a pending request on the word of the human as an MCP client relayed it (a declined
+    /// elicitation). No code is needed: a rejection never moves funds.
+    pub fn reject(&self, id: &str, by: &str) -> Result<Request, ApprovalError> {
+        match self.store.get(id)?.state {
+            State::Pending => {}
+            State::Expired => return Err(ApprovalError::Expired),
+            other => return Err(ApprovalError::NotPending(other.name())),
+        }
+        let outcome = self.reject_one(id, by, now());
+        self.changed();
+        outcome
+    }
+
+    fn reject_one(&self, id: &str, by: &str, now: u64) -> Result<Request, ApprovalError> {
+        let rejected = self.store.transition(id, State::Rejected, now, |r| {
+            r.reason = Some("the human rejected it".into());
+        })?;
+        self.release_nonce(&rejected);
+        self.log(Kind::Rejected, Some(id), json!({ "by": by }));
+        Ok(rejected)
     }
 
     /// Approves one request whose code was accepted: policy limits again, the spend ledger, the

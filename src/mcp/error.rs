@@ -32,6 +32,8 @@ pub(crate) enum ToolError {
         review: Option<String>,
     },
     UnknownRequest,
+    /// A 2026-07-28 retry's `requestState` was refused.
+    RequestState(super::approval::SealError),
     /// keyward's own state could not be read or written.
     Unavailable(String),
     /// A bug in keyward, not in the call.
@@ -98,6 +100,7 @@ impl ToolError {
                     .to_owned(),
                 None,
             ),
+            Self::RequestState(err) => ("request_state", err.to_string(), None),
             Self::Unavailable(problem) => (
                 "unavailable",
                 format!("keyward cannot handle fund movements right now: {problem}"),

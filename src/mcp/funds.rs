@@ -6,10 +6,13 @@
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
+use rmcp::RoleServer;
 use rmcp::model::JsonObject;
+use rmcp::service::RequestContext;
 use serde_json::{Value, json};
 
 use super::Server;
+use super::approval::{Filed, arguments_sha256};
 use super::args::{ArgError, Arguments, invalid};
 use super::error::ToolError;
 use super::output::{ReceiptEntry, RequestOutput, WarningEntry};
@@ -41,7 +44,7 @@ impl Server {
     pub(super) async fn transfer(
         &self,
         arguments: Option<&JsonObject>,
-    ) -> Result<Value, ToolError> {
+    ) -> Result<Filed, ToolError> {
         let args = Arguments::parse(arguments, tools::TRANSFER_ARGS)?;
         let (network, _) = self.network(args.network()?)?;
         let to = args.address("to")?;
@@ -106,7 +109,7 @@ impl Server {
         &self,
         arguments: Option<&JsonObject>,
         revoke: bool,
-    ) -> Result<Value, ToolError> {
+    ) -> Result<Filed, ToolError> {
         let allowed = if revoke {
             tools::REVOKE_ARGS
         } else {
@@ -267,7 +270,7 @@ impl Server {
         action: Action,
         mut draft: Draft,
         spend: Option<Spend>,
-    ) -> Result<Value, ToolError> {
+    ) -> Result<Filed, ToolError> {
         let desk = self.desk();
         let config = &self.inner.config;
         let vault = self.vault()?;
@@ -383,11 +386,7 @@ impl Server {
         let token = random_hex(32).map_err(ToolError::Unavailable)?;
         let id = format!("req-{}", random_hex(8).map_err(ToolError::Unavailable)?);
         let created = now();
-        let arguments_sha256 = sha256_hex(
-            serde_json::to_string(&args.raw().cloned().unwrap_or_default())
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+        let arguments_sha256 = arguments_sha256(args.raw());
         let request = Request {
             id,
             kind: kind.to_owned(),
@@ -418,12 +417,13 @@ impl Server {
                 return Err(ToolError::Unavailable(err.to_string()));
             }
         };
-        super::to_value(self.request_output(&request, Some(&token)))
+        Ok(Filed { request, token })
     }
 
     pub(super) async fn request_status(
         &self,
         arguments: Option<&JsonObject>,
+        ctx: &RequestContext<RoleServer>,
     ) -> Result<Value, ToolError> {
         let args = Arguments::parse(arguments, tools::REQUEST_STATUS_ARGS)?;
         let id = args
@@ -433,11 +433,11 @@ impl Server {
         let desk = self.desk();
         desk.sweep();
         let request = if wait > 0 {
-            desk.wait(id, Duration::from_secs(wait)).await
+            self.follow(id, ctx, Some(Duration::from_secs(wait)))
+                .await?
         } else {
-            desk.store.get(id)
-        }
-        .map_err(|_| ToolError::UnknownRequest)?;
+            desk.store.get(id).map_err(|_| ToolError::UnknownRequest)?
+        };
         super::to_value(self.request_output(&request, None))
     }
 

@@ -8,6 +8,7 @@
 //! This module must never hold or return a secret: the read-only tools need no unlocked vault,
 //! and no argument carries a password or code.
 
+mod approval;
 mod args;
 mod error;
 mod funds;
@@ -38,6 +39,7 @@ use crate::home::Home;
 use crate::keystore::{KeystoreError, Vault, find_account};
 use crate::policy::RateLimiter;
 use crate::untrusted::{Note, UntrustedText, skeleton};
+use approval::{Filed, Seals};
 use args::Arguments;
 use error::ToolError;
 use output::*;
@@ -63,6 +65,14 @@ struct Inner {
     chains: Arc<Vec<Chain>>,
     desk: Arc<Desk>,
     rate: RateLimiter,
+    /// The key and consumed set for 2026-07-28 `requestState` values.
+    seals: Seals,
+}
+
+/// What a tool call produced: a plain result, or a request for the human.
+enum Reply {
+    Done(Value),
+    Filed(Box<Filed>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +81,8 @@ pub enum ServerError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Desk(#[from] DeskError),
+    #[error("the operating system's random source failed: {0}")]
+    Random(String),
 }
 
 /// vault.json, parsed once and parsed again only when the file changes, so that a call costs a
@@ -151,6 +163,7 @@ impl Server {
                 },
                 chains,
                 desk,
+                seals: Seals::new().map_err(ServerError::Random)?,
             }),
         })
     }
@@ -227,26 +240,31 @@ impl Server {
         &self,
         name: &str,
         arguments: Option<&rmcp::model::JsonObject>,
-    ) -> Option<Result<Value, ToolError>> {
+        ctx: &RequestContext<RoleServer>,
+    ) -> Option<Result<Reply, ToolError>> {
+        let done = |value: Result<Value, ToolError>| value.map(Reply::Done);
+        let filed = |filed: Result<Filed, ToolError>| filed.map(|f| Reply::Filed(Box::new(f)));
         Some(match name {
-            tools::ACCOUNTS => self.accounts(arguments),
-            tools::BALANCES => self.balances(arguments).await,
-            tools::TOKEN_INFO => self.token_info(arguments).await,
-            tools::CHAIN_INFO => self.chain_info(arguments).await,
-            tools::TRANSACTION_STATUS => self.transaction_status(arguments).await,
-            tools::TRANSFER => self.limited(self.transfer(arguments)).await,
-            tools::APPROVE_TOKEN => self.limited(self.approve_token(arguments, false)).await,
-            tools::REVOKE_APPROVAL => self.limited(self.approve_token(arguments, true)).await,
-            tools::REQUEST_STATUS => self.request_status(arguments).await,
+            tools::ACCOUNTS => done(self.accounts(arguments)),
+            tools::BALANCES => done(self.balances(arguments).await),
+            tools::TOKEN_INFO => done(self.token_info(arguments).await),
+            tools::CHAIN_INFO => done(self.chain_info(arguments).await),
+            tools::TRANSACTION_STATUS => done(self.transaction_status(arguments).await),
+            tools::TRANSFER => filed(self.limited(self.transfer(arguments)).await),
+            tools::APPROVE_TOKEN => filed(self.limited(self.approve_token(arguments, false)).await),
+            tools::REVOKE_APPROVAL => {
+                filed(self.limited(self.approve_token(arguments, true)).await)
+            }
+            tools::REQUEST_STATUS => done(self.request_status(arguments, ctx).await),
             _ => return None,
         })
     }
 
     /// Runs a fund-movement tool under the tool-call rate limit.
-    async fn limited(
+    async fn limited<T>(
         &self,
-        call: impl Future<Output = Result<Value, ToolError>>,
-    ) -> Result<Value, ToolError> {
+        call: impl Future<Output = Result<T, ToolError>>,
+    ) -> Result<T, ToolError> {
         if let Err(refusal) = self.inner.rate.admit() {
             return Err(ToolError::Refused {
                 rule: refusal.rule(),
@@ -465,11 +483,20 @@ impl ServerHandler for Server {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let started = Instant::now();
         let name = request.name.as_ref();
-        let Some(outcome) = self.call(name, request.arguments.as_ref()).await else {
+        if let Some(state) = &request.request_state {
+            if !tools::FUND_TOOLS.contains(&name) {
+                return Err(ErrorData::invalid_params(
+                    "requestState is only for retrying keyward's fund-movement tools",
+                    None,
+                ));
+            }
+            return Ok(self.resume(&request, state, &context).await);
+        }
+        let Some(outcome) = self.call(name, request.arguments.as_ref(), &context).await else {
             return Err(ErrorData::invalid_params(
                 format!(
                     "unknown tool; keyward's tools are {}",
@@ -483,10 +510,14 @@ impl ServerHandler for Server {
             ));
         };
         let result = match outcome {
-            Ok(value) => CallToolResult::structured(value),
+            Ok(Reply::Done(value)) => CallToolResult::structured(value).into(),
+            Ok(Reply::Filed(filed)) => {
+                self.deliver(name, request.arguments.as_ref(), *filed, &context)
+                    .await
+            }
             Err(err) => {
                 tracing::debug!(tool = name, ?err, "tool call failed");
-                err.into_result()
+                err.into_result().into()
             }
         };
         tracing::debug!(
@@ -494,7 +525,7 @@ impl ServerHandler for Server {
             micros = started.elapsed().as_micros() as u64,
             "tool call"
         );
-        Ok(result.into())
+        Ok(result)
     }
 }
 

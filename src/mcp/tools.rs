@@ -35,6 +35,8 @@ pub(crate) const TRANSACTION_STATUS_ARGS: &[&str] = &["hash", "network"];
 pub(crate) const TRANSFER_ARGS: &[&str] = &["from", "to", "amount", "asset", "network"];
 pub(crate) const APPROVE_ARGS: &[&str] = &["from", "token", "spender", "amount", "network"];
 pub(crate) const REVOKE_ARGS: &[&str] = &["from", "token", "spender", "network"];
+/// The tools that file a request for the human.
+pub(crate) const FUND_TOOLS: &[&str] = &[TRANSFER, APPROVE_TOKEN, REVOKE_APPROVAL];
 pub(crate) const REQUEST_STATUS_ARGS: &[&str] = &["request_id", "wait_seconds"];
 
 fn network() -> Value {
@@ -276,7 +278,8 @@ pub(crate) static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
             "The state of a request filed by wallet_transfer, wallet_approve_token or \
              wallet_revoke_approval: awaiting_approval, approved, rejected, expired, signed, \
              broadcast, mined or failed, with the transaction hash and receipt once sent. With \
-             wait_seconds it waits up to that long for the state to change.",
+             wait_seconds it waits up to that long for the request to finish (mined, failed, \
+             rejected or expired), reporting each step as a progress notification.",
             object(
                 json!({
                     "request_id": {
@@ -289,7 +292,7 @@ pub(crate) static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
                         "type": "integer",
                         "minimum": 0,
                         "maximum": 60,
-                        "description": "Wait up to this many seconds for the state to change. Default: 0."
+                        "description": "Wait up to this many seconds for the request to finish. Default: 0."
                     },
                 }),
                 &["request_id"],

@@ -8,7 +8,7 @@ use keyward::mcp::Server;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use serde_json::Value;
 
 use super::anvil::{TEST_DOLLAR, TEST_EIGHTEEN, fixtures};
@@ -98,9 +98,18 @@ impl ServerHome {
 }
 
 async fn connect(io: tokio::io::DuplexStream, generation: Generation) -> Client {
+    connect_with((), io, generation).await
+}
+
+/// A client with `handler` over `io`, speaking `generation`.
+pub(crate) async fn connect_with<H: ClientHandler>(
+    handler: H,
+    io: tokio::io::DuplexStream,
+    generation: Generation,
+) -> RunningService<RoleClient, H> {
     match generation {
-        Generation::Initialize => ().serve(io).await.unwrap(),
-        Generation::Discover => ()
+        Generation::Initialize => handler.serve(io).await.unwrap(),
+        Generation::Discover => handler
             .serve_with_lifecycle(
                 io,
                 ClientLifecycleMode::Discover {
