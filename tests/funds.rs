@@ -917,3 +917,83 @@ fn a_second_server_for_the_same_wallet_refuses_to_start_and_says_why() {
     drop(first.stdin.take());
     first.wait().unwrap();
 }
+
+#[tokio::test]
+async fn the_terminal_approver_shows_the_review_and_reads_password_and_code_with_echo_off() {
+    use crate::support::pty::{Session, Stdin};
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    let before = cast_balance(&rig.anvil.url, FRIEND, None);
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_transfer",
+        json!({ "to": FRIEND, "amount": "0.5" }),
+    )
+    .await)
+    .clone();
+    let id = prepared["request_id"].as_str().unwrap().to_owned();
+    let review = prepared["review"].as_str().unwrap().to_owned();
+    let home = rig.state_dir().to_owned();
+
+    // A wrong code first: refused with a clear message, and nothing approved.
+    let (finished, mut person) = {
+        let (home, id) = (home.clone(), id.clone());
+        human(move || {
+            let mut command = crate::support::keyward_command();
+            command.arg("--home").arg(&home).args(["approve", &id]);
+            let mut session = Session::spawn(command, Stdin::Terminal);
+            session.expect("Its password (hidden): ");
+            session.type_line(crate::support::mcp::FIXTURE_PASSWORD);
+            session.expect("(hidden): ");
+            let mut person = Human::default();
+            let right = person.fresh_code();
+            let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+            session.type_line(&wrong);
+            (session.finish(), person)
+        })
+        .await
+    };
+    assert!(!finished.output.status.success());
+    let stderr = String::from_utf8_lossy(&finished.output.stderr).into_owned();
+    assert!(stderr.contains("wrong"), "{stderr}");
+    assert_eq!(rig.status(&id, 0).await["state"], "awaiting_approval");
+
+    // Then the right one: the terminal shows the whole review, the secrets are never echoed.
+    let (finished, code) = {
+        let (home, id) = (home.clone(), id.clone());
+        human(move || {
+            let mut command = crate::support::keyward_command();
+            command.arg("--home").arg(&home).args(["approve", &id]);
+            let mut session = Session::spawn(command, Stdin::Terminal);
+            session.expect("(hidden): ");
+            let code = person.fresh_code();
+            session.type_line(&code);
+            (session.finish(), code)
+        })
+        .await
+    };
+    let stdout = String::from_utf8_lossy(&finished.output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&finished.output.stderr).into_owned();
+    assert!(finished.output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("{id}: ")), "{stdout}");
+    let shown = finished.transcript.replace("\r\n", "\n");
+    assert!(
+        shown.contains(&review),
+        "the terminal shows the review verbatim:\n{shown}"
+    );
+    for secret in [code.as_str(), crate::support::mcp::FIXTURE_PASSWORD] {
+        for (what, text) in [
+            ("terminal", &shown),
+            ("stdout", &stdout),
+            ("stderr", &stderr),
+        ] {
+            assert!(!text.contains(secret), "a secret was echoed on {what}");
+        }
+    }
+    assert_eq!(rig.settle(&id).await["state"], "mined");
+    assert_eq!(
+        cast_balance(&rig.anvil.url, FRIEND, None) - before,
+        500_000_000_000_000_000
+    );
+}
