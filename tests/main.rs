@@ -17,5 +17,6 @@ mod external;
 mod funds;
 mod interop_cast;
 mod mcp;
+mod page_render;
 mod support;
 mod vectors;
