@@ -7,7 +7,11 @@
 //!   keep-alive connection (`eth_getBalance` for ETH only; the same batch keyward sends when two
 //!   tokens are configured), in alternating rounds;
 //! - server CPU per call (all threads, from /proc/PID/task/*/schedstat);
-//! - peak RSS (VmHWM), and the time from stdin EOF to exit.
+//! - peak RSS (VmHWM), and the time from stdin EOF to exit;
+//! - an approved ETH transfer end to end (prepare, the scripted human's page visit and code, sign,
+//!   broadcast, receipt), beside `cast send --private-key` as a whole process, in alternating
+//!   rounds. Only machine time counts: the wait for a fresh TOTP step (a code is good once, so a
+//!   human gets about three per 30 s) is left out, and so is the one-time vault unlock.
 #![expect(clippy::print_stdout, reason = "a benchmark prints its table")]
 #![expect(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
 
@@ -20,6 +24,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const COLD_STARTS: usize = 40;
+const TRANSFERS: usize = 9;
+const RECIPIENT: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
+/// Anvil's published test key for its account 1 (cast sends from it, keyward from account 0).
+const CAST_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const FIXTURE_PASSWORD: &str = "keyward fixture password";
+const FIXTURE_TOTP_SECRET: &[u8] = b"12345678901234567890";
 const CALLS: usize = 2000;
 const DEPLOYER: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const TOKENS: [&str; 2] = [
@@ -351,6 +361,8 @@ fn main() {
     let token_rss = keyward.peak_rss_kib();
     keyward.close();
 
+    let transfers = transfer_rounds(&anvil, eth_home.path());
+
     println!();
     println!(
         "keyward MCP server over stdio, release build, against a local Anvil ({CALLS} alternating calls per row)"
@@ -427,9 +439,208 @@ fn main() {
         token_rss as f64 / 1024.0,
         verdict(eth_rss.max(token_rss) <= 20 * 1024)
     );
+    transfers.print();
     drop(anvil);
 }
 
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
+}
+
+/// One approved transfer's machine time, by phase.
+struct Round {
+    prepare: Duration,
+    approve: Duration,
+    settle: Duration,
+}
+
+struct Transfers {
+    rounds: Vec<Round>,
+    cast: Series,
+}
+
+impl Transfers {
+    fn print(&self) {
+        let phase = |pick: fn(&Round) -> Duration| Series(self.rounds.iter().map(pick).collect());
+        let total = phase(|r| r.prepare + r.approve + r.settle);
+        println!();
+        println!(
+            "approved ETH transfer end to end, {} alternating rounds (machine time; the wait for a \
+             fresh TOTP step is not counted)",
+            self.rounds.len()
+        );
+        for (name, series) in [
+            ("prepare (tools/call wallet_transfer)", phase(|r| r.prepare)),
+            ("approve (page GET + POST with code)", phase(|r| r.approve)),
+            (
+                "sign, broadcast, receipt (status wait)",
+                phase(|r| r.settle),
+            ),
+        ] {
+            println!(
+                "  {:<44} p50 {:>11}  max {:>11}",
+                name,
+                ms(series.percentile(0.5)),
+                ms(series.percentile(1.0))
+            );
+        }
+        let ratio = total.percentile(0.5).as_secs_f64() / self.cast.percentile(0.5).as_secs_f64();
+        println!(
+            "  {:<44} p50 {:>11}  max {:>11}",
+            "keyward total",
+            ms(total.percentile(0.5)),
+            ms(total.percentile(1.0))
+        );
+        println!(
+            "  {:<44} p50 {:>11}  max {:>11}",
+            "floor: cast send --private-key (process)",
+            ms(self.cast.percentile(0.5)),
+            ms(self.cast.percentile(1.0))
+        );
+        println!(
+            "  keyward / cast at p50: {ratio:.2}x; target <= 1.5x ({})",
+            verdict(ratio <= 1.5)
+        );
+    }
+}
+
+/// Alternates keyward transfers, approved on the page by a scripted human, with `cast send`.
+fn transfer_rounds(anvil: &Anvil, home: &Path) -> Transfers {
+    let cast = repo().join("anvil/node_modules/.bin/cast");
+    let empty = tempfile::tempdir().unwrap();
+    let rpc_url = format!("http://127.0.0.1:{}", anvil.port);
+    let cast_send = || {
+        let started = Instant::now();
+        let output = Command::new(&cast)
+            .current_dir(empty.path())
+            .args(["send", "--private-key", CAST_KEY, "--rpc-url", &rpc_url])
+            .args([RECIPIENT, "--value", "1"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        started.elapsed()
+    };
+    let mut keyward = Keyward::spawn(home);
+    keyward.initialize();
+    let mut totp = Codes::default();
+    // Warm-up: the first approval also unlocks the vault (scrypt), which cast never does.
+    keyward.transfer(&mut totp);
+    cast_send();
+    let (mut rounds, mut casts) = (Vec::new(), Vec::new());
+    for _ in 0..TRANSFERS {
+        rounds.push(keyward.transfer(&mut totp));
+        casts.push(cast_send());
+    }
+    keyward.close();
+    Transfers {
+        rounds,
+        cast: Series(casts),
+    }
+}
+
+/// The fixture wallet's authenticator, used once per step as keyward requires.
+#[derive(Default)]
+struct Codes {
+    last_step: Option<u64>,
+}
+
+impl Codes {
+    /// A code keyward has not seen, waiting (outside any timing) for a new step when needed.
+    fn fresh(&mut self) -> String {
+        let totp = keyward::totp::from_bytes(FIXTURE_TOTP_SECRET).unwrap();
+        loop {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let current = now / 30;
+            if let Some(step) =
+                (current - 1..=current + 1).find(|s| self.last_step.is_none_or(|l| *s > l))
+            {
+                self.last_step = Some(step);
+                return totp.expose_secret().generate(step * 30).to_string();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Keyward {
+    /// One transfer: prepare, the human's page visit with a code, then the wait for the receipt.
+    fn transfer(&mut self, codes: &mut Codes) -> Round {
+        let started = Instant::now();
+        let response = self.request(
+            "tools/call",
+            json!({"name": "wallet_transfer", "arguments": {"to": RECIPIENT, "amount": "0.001"}}),
+        );
+        let prepare = started.elapsed();
+        let prepared = &response["result"]["structuredContent"];
+        assert_eq!(prepared["state"], "awaiting_approval", "{response}");
+        let url = prepared["approval_url"].as_str().unwrap().to_owned();
+        let id = prepared["request_id"].as_str().unwrap().to_owned();
+
+        let code = codes.fresh();
+        let started = Instant::now();
+        let page = http("GET", &url, None);
+        let mut form = format!(
+            "csrf={}&digest={}&code={code}&decision=approve",
+            input(&page, "csrf"),
+            input(&page, "digest")
+        );
+        if page.contains("name=\"password\"") {
+            form.push_str(&format!("&password={}", FIXTURE_PASSWORD.replace(' ', "+")));
+        }
+        let answered = http("POST", &url, Some(&form));
+        assert!(answered.contains("Approved"), "{answered}");
+        let approve = started.elapsed();
+
+        let started = Instant::now();
+        let response = self.request(
+            "tools/call",
+            json!({"name": "wallet_request_status", "arguments": {"request_id": id, "wait_seconds": 60}}),
+        );
+        let settle = started.elapsed();
+        let state = &response["result"]["structuredContent"]["state"];
+        assert_eq!(state, "mined", "{response}");
+        Round {
+            prepare,
+            approve,
+            settle,
+        }
+    }
+}
+
+/// A hidden input's value on the page (hex tokens, so no unescaping is needed).
+fn input(page: &str, name: &str) -> String {
+    let at = page.find(&format!("name=\"{name}\"")).unwrap();
+    let tag = &page[page[..at].rfind('<').unwrap()..at + page[at..].find('>').unwrap()];
+    tag.split("value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// One HTTP/1.1 request to the loopback approval page; returns the body.
+fn http(method: &str, url: &str, form: Option<&str>) -> String {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap());
+    let mut stream = TcpStream::connect(authority).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nOrigin: http://{authority}\r\nConnection: close\r\n"
+    );
+    if let Some(form) = form {
+        request.push_str(&format!(
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            form.len()
+        ));
+    } else {
+        request.push_str("\r\n");
+    }
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }
