@@ -74,6 +74,68 @@ fn the_official_python_sdk_drives_the_real_binary_in_both_generations() {
     }
 }
 
+#[test]
+fn the_python_sdk_as_a_host_with_elicitation_takes_the_human_to_the_page_in_both_generations() {
+    let Some(python) = required_tool(
+        "the MCP Python SDK",
+        &[repo().join("target/python-venv/bin/python")],
+        "scripts/test creates target/python-venv with `pip install mcp==2.3.0`",
+    ) else {
+        return;
+    };
+    // Its own chain, as funds move.
+    let Some(anvil) = Anvil::start(None, 31337) else {
+        return;
+    };
+    const FRIEND: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let before = crate::funds::cast_balance(&anvil.url, FRIEND, None);
+    let home = ServerHome::new(&anvil.url);
+    let output = Command::new(python)
+        .arg(repo().join("tests/clients/python_approve.py"))
+        .arg(FRIEND)
+        .arg(env!("CARGO_BIN_EXE_keyward"))
+        .arg("--home")
+        .arg(home.path())
+        .arg("serve")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the Python host failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
+        let seen = &report[mode];
+        assert_eq!(seen["protocol_version"], version, "{mode}");
+        assert_eq!(seen["modes"], serde_json::json!(["url"]), "{mode}: {seen}");
+        assert!(
+            seen["answers"][0].as_str().unwrap().contains("Approved"),
+            "{mode}: {seen}"
+        );
+        assert_eq!(seen["is_error"], false, "{mode}: {seen}");
+        assert_eq!(seen["result"]["state"], "mined", "{mode}: {seen}");
+        let progress: Vec<&str> = seen["progress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            progress
+                .last()
+                .is_some_and(|line| line.contains("mined in block")),
+            "{mode}: {progress:?}"
+        );
+    }
+    assert_eq!(
+        crate::funds::cast_balance(&anvil.url, FRIEND, None) - before,
+        187_500_000_000_000_000,
+        "0.125 + 0.0625 ETH, each sent once"
+    );
+}
+
 /// The command line a host snippet launches, with its placeholders filled in.
 fn launch_line(host: &str, binary: &Path, home: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(repo().join("config/hosts").join(host)).unwrap();
