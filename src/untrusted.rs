@@ -133,7 +133,7 @@ impl Note {
 }
 
 /// Control (Cc), format (Cf: bidi, zero-width, soft hyphen, tags) and other invisible characters.
-fn is_hidden(c: char) -> bool {
+pub(crate) fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'

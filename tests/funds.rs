@@ -81,8 +81,10 @@ impl Rig {
     pub(crate) async fn settle(&self, id: &str) -> Value {
         for _ in 0..20 {
             let status = self.status(id, 5).await;
+            // A signed message is finished; a signed transaction is on its way.
             if ["mined", "failed", "rejected", "expired"]
                 .contains(&status["state"].as_str().unwrap())
+                || !status["signature"].is_null()
             {
                 return status;
             }
@@ -706,6 +708,14 @@ async fn without_a_human_no_call_moves_funds_and_every_request_expires() {
                 json!({ "from": from, "token": "T18", "spender": to }),
             ));
         }
+        calls.push((
+            "wallet_sign_message",
+            json!({ "from": from, "message": format!("log in as {from}") }),
+        ));
+        calls.push((
+            "wallet_sign_message",
+            json!({ "from": from, "message": "0xdeadbeef", "encoding": "hex" }),
+        ));
     }
     // And calls that try to smuggle an approval in: none of these arguments exist.
     for sneaky in [
@@ -735,7 +745,12 @@ async fn without_a_human_no_call_moves_funds_and_every_request_expires() {
     assert!(ids.len() >= 60, "most calls should file a request");
     tokio::time::sleep(std::time::Duration::from_secs(11)).await;
     for id in &ids {
-        assert_eq!(rig.status(id, 0).await["state"], "expired", "{id}");
+        let status = rig.status(id, 0).await;
+        assert_eq!(status["state"], "expired", "{id}");
+        assert!(
+            status["signature"].is_null() && status["hash"].is_null(),
+            "{status}"
+        );
     }
     let nonces_after: Vec<u64> = (0..3)
         .map(|i| {

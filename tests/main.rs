@@ -18,5 +18,6 @@ mod funds;
 mod interop_cast;
 mod mcp;
 mod page_render;
+mod signatures;
 mod support;
 mod vectors;

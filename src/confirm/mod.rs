@@ -32,9 +32,9 @@ use crate::config::Config;
 use crate::keystore::{KeystoreError, Vault};
 use crate::policy::{self, Movement, Refusal, SpendLedger};
 use crate::secret::Password;
-use crate::signer::{Keyring, Signer};
+use crate::signer::{Keyring, Message, Signer};
 use guard::{GuardError, TotpGuard, now};
-use store::{Receipt, Request, State, Store, StoreError};
+use store::{Receipt, Request, Signs, State, Store, StoreError};
 
 /// How often a broadcast transaction is checked for its receipt.
 const RECEIPT_POLL: Duration = Duration::from_millis(200);
@@ -436,10 +436,25 @@ impl Desk {
                 .record(&spend.network, &spend.asset, amount, id, now)
                 .map_err(|err| ApprovalError::Internal(err.to_string()))?;
         }
-        self.ledger
-            .remember(&request.network, request.counterparty)
-            .map_err(|err| ApprovalError::Internal(err.to_string()))?;
+        if !request.counterparty.is_zero() {
+            self.ledger
+                .remember(&request.network, request.counterparty)
+                .map_err(|err| ApprovalError::Internal(err.to_string()))?;
+        }
 
+        if request.signs != Signs::Transaction {
+            let message = request.message()?;
+            let approved_request = self.store.transition(id, State::Approved, now, |_| {})?;
+            self.log(
+                Kind::Approved,
+                Some(id),
+                json!({ "digest": request.digest }),
+            );
+            let approved = Approved::new(message, request.digest, request.id.clone());
+            let desk = self.clone();
+            tokio::spawn(async move { desk.sign_message(approved) });
+            return Ok(approved_request);
+        }
         let tx = request.unsigned()?;
         let approved_request = self.store.transition(id, State::Approved, now, |_| {})?;
         self.log(
@@ -467,6 +482,36 @@ impl Desk {
                 self.log(Kind::Lockout, Some(id), json!({ "seconds": seconds }));
                 ApprovalError::Guard(GuardError::LockedNow { seconds })
             }
+        }
+    }
+
+    /// Signs an approved message and records the signature, which is the request's result.
+    fn sign_message(&self, approved: Approved<Message>) {
+        let id = approved.request().to_owned();
+        let Ok(request) = self.store.get(&id) else {
+            return;
+        };
+        let signature = self
+            .keyring
+            .signer(request.account, request.from)
+            .and_then(|signer| signer.sign_message(&approved));
+        match signature {
+            Ok(signature) => {
+                let recorded = self.store.transition(&id, State::Signed, now(), |r| {
+                    r.signature = Some(format!("0x{}", hex::encode(signature)));
+                });
+                match recorded {
+                    Ok(_) => {
+                        self.log(Kind::Signed, Some(&id), json!({ "digest": request.digest }));
+                        self.changed();
+                    }
+                    Err(err) => {
+                        tracing::error!("a signature could not be recorded: {err}");
+                        self.fail(&request, "keyward could not record the signature");
+                    }
+                }
+            }
+            Err(err) => self.fail(&request, &format!("not signed: {err}")),
         }
     }
 
@@ -623,9 +668,11 @@ impl Desk {
                 }
                 State::Approved => self.fail(
                     &request,
-                    "keyward stopped after the approval and before signing; nothing was sent, \
-                     so ask again",
+                    "keyward stopped after the approval and before signing; nothing was signed, \
+                     so nothing was sent: ask again",
                 ),
+                // A signed message is finished: its signature is the result.
+                State::Signed if request.signs != Signs::Transaction => {}
                 State::Signed => {
                     let raw = request.raw.as_deref().and_then(|raw| hex::decode(raw).ok());
                     match (raw, request.hash) {
@@ -662,7 +709,7 @@ impl Desk {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let current = self.store.get(id)?;
-            if current.state != start.state || current.state.is_final() {
+            if current.state != start.state || current.is_finished() {
                 return Ok(current);
             }
             if tokio::time::timeout_at(deadline, changes.changed())

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::store::{Request, State};
+use super::store::{Request, Signs, State};
 use super::{Answer, ApprovalError, Desk};
 use crate::secret::Secret;
 
@@ -307,13 +307,17 @@ fn render(page: &Page, request: &Request, message: Option<Result<String, String>
              maxlength=\"8\" size=\"8\" autofocus>\
              <div><button name=\"decision\" value=\"approve\">Approve</button>\
              <button name=\"decision\" value=\"reject\">Reject</button></div></form>\
-             <p>Approve only if every line above is what you meant: the recipient, the amount, \
-             the fees and the network. The request expires at {expires}.</p>",
+             <p>Approve only if every line above is what you meant: {meant}. The request \
+             expires at {expires}.</p>",
             csrf = escape(&request.csrf),
             digest = request.digest,
+            meant = match request.signs {
+                Signs::Transaction => "the recipient, the amount, the fees and the network",
+                Signs::Message => "the account and every line of the message",
+            },
             expires = utc(request.expires),
         ));
-    } else if !request.state.is_final() {
+    } else if !request.is_finished() {
         html.push_str("<p>Reload this page to follow the transaction.</p>");
     }
     html.push_str("</body></html>");

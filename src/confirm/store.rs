@@ -21,6 +21,7 @@ use subtle::ConstantTimeEq;
 use crate::chain::tx::UnsignedTx;
 use crate::files::{self, FileError};
 use crate::review::Review;
+use crate::signer::Message;
 
 const FILE: &str = "requests.json";
 const MAX_FILE: u64 = 64 << 20;
@@ -76,6 +77,17 @@ impl State {
     }
 }
 
+/// What a request asks the key to sign.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signs {
+    /// An EIP-1559 transaction, broadcast once signed.
+    #[default]
+    Transaction,
+    /// An EIP-191 personal message; the signature is the result.
+    Message,
+}
+
 /// What a request spends, for the policy ledger: an asset and an amount in base units.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spend {
@@ -97,8 +109,11 @@ pub struct Receipt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub id: String,
-    /// `transfer`, `approve` or `revoke`.
+    /// `transfer`, `approve`, `revoke` or `message`.
     pub kind: String,
+    /// A transaction, or a message whose signature is the result.
+    #[serde(default)]
+    pub signs: Signs,
     pub created: u64,
     pub expires: u64,
     pub network: String,
@@ -107,9 +122,10 @@ pub struct Request {
     pub from: Address,
     /// The counterparty (recipient or spender), for first-time and address-book checks.
     pub counterparty: Address,
-    /// The EIP-1559 signing payload, hex: the exact bytes whose digest the human approves.
+    /// The exact bytes whose digest the human approves, hex: the EIP-1559 signing payload, or
+    /// the message.
     pub payload: String,
-    /// keccak256 of `payload`.
+    /// What the key signs: keccak256 of the transaction payload, or the message's EIP-191 hash.
     pub digest: B256,
     pub review: Review,
     pub spend: Option<Spend>,
@@ -130,6 +146,9 @@ pub struct Request {
     pub hash: Option<B256>,
     #[serde(default)]
     pub receipt: Option<Receipt>,
+    /// A message's signature, r ‖ s ‖ v as hex, once signed.
+    #[serde(default)]
+    pub signature: Option<String>,
     pub updated: u64,
 }
 
@@ -137,6 +156,9 @@ impl Request {
     /// The unsigned transaction, decoded from the persisted payload and checked against the
     /// digest: what is signed is exactly what was reviewed.
     pub fn unsigned(&self) -> Result<UnsignedTx, StoreError> {
+        if self.signs != Signs::Transaction {
+            return Err(self.corrupt("it signs a message, not a transaction"));
+        }
         let payload = hex::decode(&self.payload).map_err(|_| self.corrupt("payload is not hex"))?;
         let tx = UnsignedTx::decode_payload(&payload)
             .map_err(|_| self.corrupt("payload is not an EIP-1559 transaction"))?;
@@ -144,6 +166,25 @@ impl Request {
             return Err(self.corrupt("payload does not match its digest"));
         }
         Ok(tx)
+    }
+
+    /// The message, decoded from the persisted payload and checked against the digest.
+    pub fn message(&self) -> Result<Message, StoreError> {
+        let message = match self.signs {
+            Signs::Transaction => return Err(self.corrupt("it signs a transaction, not a message")),
+            Signs::Message => Message::Personal(
+                hex::decode(&self.payload).map_err(|_| self.corrupt("payload is not hex"))?,
+            ),
+        };
+        if message.signing_hash() != self.digest {
+            return Err(self.corrupt("payload does not match its digest"));
+        }
+        Ok(message)
+    }
+
+    /// Nothing more will happen to it: a final state, or a message that has been signed.
+    pub fn is_finished(&self) -> bool {
+        self.state.is_final() || (self.state == State::Signed && self.signs != Signs::Transaction)
     }
 
     fn corrupt(&self, problem: &str) -> StoreError {
@@ -226,7 +267,7 @@ impl Store {
         let mut saved = self.lock();
         saved
             .requests
-            .retain(|_, r| !(r.state.is_final() && r.updated + KEEP_FINISHED_SECONDS < now));
+            .retain(|_, r| !(r.is_finished() && r.updated + KEEP_FINISHED_SECONDS < now));
         let id = request.id.clone();
         saved.requests.insert(id.clone(), request);
         if let Err(err) = self.write(&saved) {
@@ -338,6 +379,7 @@ mod tests {
         Request {
             id: id.into(),
             kind: "transfer".into(),
+            signs: Signs::Transaction,
             created: now,
             expires: now + 60,
             network: "anvil".into(),
@@ -360,6 +402,7 @@ mod tests {
             raw: None,
             hash: None,
             receipt: None,
+            signature: None,
             updated: now,
         }
     }

@@ -377,7 +377,7 @@ impl Server {
         progress.send(step_message(&request)).await;
         loop {
             let now = tokio::time::Instant::now();
-            if request.state.is_final() || deadline.is_some_and(|deadline| now >= deadline) {
+            if request.is_finished() || deadline.is_some_and(|deadline| now >= deadline) {
                 return Ok(request);
             }
             let wait = deadline.map_or(HEARTBEAT, |deadline| {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
 use rmcp::RoleServer;
 use rmcp::model::JsonObject;
 use rmcp::service::RequestContext;
@@ -25,7 +25,7 @@ use crate::chain::units::parse_units;
 use crate::config::Network;
 use crate::confirm::guard::now;
 use crate::confirm::random_hex;
-use crate::confirm::store::{Request, Spend, State, sha256_hex};
+use crate::confirm::store::{Request, Signs, Spend, State, sha256_hex};
 use crate::keystore::find_account;
 use crate::policy::{self, AddressBook, Movement};
 use crate::review::{self, Action, Allowance, Facts, ReviewInput, Simulation, TokenView};
@@ -33,6 +33,21 @@ use crate::untrusted::UntrustedText;
 
 /// The longest a status call waits for a change.
 const MAX_WAIT_SECONDS: u64 = 60;
+
+/// A request about to be filed: what it signs, for whom, and the review the human will read.
+pub(super) struct Filing<'a> {
+    pub kind: &'a str,
+    pub signs: Signs,
+    pub network: String,
+    pub account: usize,
+    pub from: Address,
+    pub counterparty: Address,
+    /// Hex of the exact bytes the digest covers.
+    pub payload: String,
+    pub digest: B256,
+    pub review: review::Review,
+    pub spend: Option<Spend>,
+}
 
 /// What the tool asked for, resolved against the configuration.
 enum Asset {
@@ -383,40 +398,62 @@ impl Server {
             });
         }
 
+        self.file(
+            args,
+            Filing {
+                kind,
+                signs: Signs::Transaction,
+                network: network.name.clone(),
+                account: position,
+                from: draft.from,
+                counterparty,
+                payload: hex::encode(tx.signing_payload()),
+                digest: tx.signing_hash(),
+                review,
+                spend,
+            },
+        )
+        .inspect_err(|_| desk.nonces.release(network.chain_id, draft.from, nonce))
+    }
+
+    /// Files a pending request for the human, with a fresh page token, id and CSRF token.
+    pub(super) fn file(
+        &self,
+        args: &Arguments<'_>,
+        filing: Filing<'_>,
+    ) -> Result<Filed, ToolError> {
         let token = random_hex(32).map_err(ToolError::Unavailable)?;
         let id = format!("req-{}", random_hex(8).map_err(ToolError::Unavailable)?);
         let created = now();
-        let arguments_sha256 = arguments_sha256(args.raw());
         let request = Request {
             id,
-            kind: kind.to_owned(),
+            kind: filing.kind.to_owned(),
+            signs: filing.signs,
             created,
-            expires: created + config.policy.approval_expiry_seconds,
-            network: network.name.clone(),
-            account: position,
-            from: draft.from,
-            counterparty,
-            payload: hex::encode(tx.signing_payload()),
-            digest: tx.signing_hash(),
-            review,
-            spend,
+            expires: created + self.inner.config.policy.approval_expiry_seconds,
+            network: filing.network,
+            account: filing.account,
+            from: filing.from,
+            counterparty: filing.counterparty,
+            payload: filing.payload,
+            digest: filing.digest,
+            review: filing.review,
+            spend: filing.spend,
             token_sha256: sha256_hex(token.as_bytes()),
             csrf: random_hex(16).map_err(ToolError::Unavailable)?,
-            arguments_sha256,
+            arguments_sha256: arguments_sha256(args.raw()),
             state: State::Pending,
             reason: None,
             raw: None,
             hash: None,
             receipt: None,
+            signature: None,
             updated: created,
         };
-        let request = match desk.file(request) {
-            Ok(request) => request,
-            Err(err) => {
-                desk.nonces.release(network.chain_id, draft.from, nonce);
-                return Err(ToolError::Unavailable(err.to_string()));
-            }
-        };
+        let request = self
+            .desk()
+            .file(request)
+            .map_err(|err| ToolError::Unavailable(err.to_string()))?;
         Ok(Filed { request, token })
     }
 
@@ -477,6 +514,7 @@ impl Server {
                 succeeded: r.succeeded,
                 gas_used: r.gas_used.clone(),
             }),
+            signature: request.signature.clone(),
         }
     }
 }

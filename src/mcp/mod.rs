@@ -13,6 +13,7 @@ mod args;
 mod error;
 mod funds;
 mod output;
+mod signatures;
 mod stdio;
 mod tools;
 
@@ -255,6 +256,7 @@ impl Server {
             tools::REVOKE_APPROVAL => {
                 filed(self.limited(self.approve_token(arguments, true)).await)
             }
+            tools::SIGN_MESSAGE => filed(self.limited(self.sign_message(arguments)).await),
             tools::REQUEST_STATUS => done(self.request_status(arguments, ctx).await),
             _ => return None,
         })

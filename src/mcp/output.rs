@@ -152,6 +152,8 @@ pub(crate) struct RequestOutput {
     /// The transaction hash, once signed.
     pub hash: Option<String>,
     pub receipt: Option<ReceiptEntry>,
+    /// A message request's signature once signed: r ‖ s ‖ v as 0x-prefixed hex (65 bytes).
+    pub signature: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]

@@ -24,6 +24,7 @@ pub(crate) const TRANSACTION_STATUS: &str = "wallet_transaction_status";
 pub(crate) const TRANSFER: &str = "wallet_transfer";
 pub(crate) const APPROVE_TOKEN: &str = "wallet_approve_token";
 pub(crate) const REVOKE_APPROVAL: &str = "wallet_revoke_approval";
+pub(crate) const SIGN_MESSAGE: &str = "wallet_sign_message";
 pub(crate) const REQUEST_STATUS: &str = "wallet_request_status";
 
 /// The argument names each tool takes, in schema order.
@@ -35,8 +36,11 @@ pub(crate) const TRANSACTION_STATUS_ARGS: &[&str] = &["hash", "network"];
 pub(crate) const TRANSFER_ARGS: &[&str] = &["from", "to", "amount", "asset", "network"];
 pub(crate) const APPROVE_ARGS: &[&str] = &["from", "token", "spender", "amount", "network"];
 pub(crate) const REVOKE_ARGS: &[&str] = &["from", "token", "spender", "network"];
-/// The tools that file a request for the human.
-pub(crate) const FUND_TOOLS: &[&str] = &[TRANSFER, APPROVE_TOKEN, REVOKE_APPROVAL];
+pub(crate) const SIGN_MESSAGE_ARGS: &[&str] = &["from", "message", "encoding"];
+/// The tools that file a request for the human: whatever they ask the key to sign.
+pub(crate) const FUND_TOOLS: &[&str] = &[TRANSFER, APPROVE_TOKEN, REVOKE_APPROVAL, SIGN_MESSAGE];
+/// The longest message `wallet_sign_message` takes, in bytes.
+pub(crate) const MAX_MESSAGE: usize = 4096;
 pub(crate) const REQUEST_STATUS_ARGS: &[&str] = &["request_id", "wait_seconds"];
 
 fn network() -> Value {
@@ -274,6 +278,34 @@ pub(crate) static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         .with_raw_output_schema(schema_for_output::<RequestOutput>())
         .annotate(moves_funds("Revoke token approval")),
         Tool::new(
+            SIGN_MESSAGE,
+            "Asks the wallet's owner to sign an EIP-191 personal message (personal_sign) and files \
+             it as a request that waits for the owner, as wallet_transfer does. The review shows \
+             every byte: text as text with invisible characters escaped, anything else as hex. \
+             32 bytes that are not text look like a hash, which is blind signing: refused unless \
+             the policy allows it. Once approved, the request's result holds the 65-byte \
+             signature (r, s, v).",
+            object(
+                json!({
+                    "from": from(),
+                    "message": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 2 * MAX_MESSAGE + 2,
+                        "description": "The message: UTF-8 text, or with encoding \"hex\" the bytes as 0x-prefixed hexadecimal. At most 4096 bytes."
+                    },
+                    "encoding": {
+                        "type": "string",
+                        "enum": ["utf8", "hex"],
+                        "description": "How message is written. Default: utf8."
+                    },
+                }),
+                &["message"],
+            ),
+        )
+        .with_raw_output_schema(schema_for_output::<RequestOutput>())
+        .annotate(moves_funds("Sign a message")),
+        Tool::new(
             REQUEST_STATUS,
             "The state of a request filed by wallet_transfer, wallet_approve_token or \
              wallet_revoke_approval: awaiting_approval, approved, rejected, expired, signed, \
@@ -318,6 +350,7 @@ mod tests {
             (TRANSFER, TRANSFER_ARGS),
             (APPROVE_TOKEN, APPROVE_ARGS),
             (REVOKE_APPROVAL, REVOKE_ARGS),
+            (SIGN_MESSAGE, SIGN_MESSAGE_ARGS),
             (REQUEST_STATUS, REQUEST_STATUS_ARGS),
         ] {
             let definition = TOOLS.iter().find(|t| t.name == tool).unwrap();
@@ -337,7 +370,7 @@ mod tests {
                 "{tool}"
             );
             let annotations = definition.annotations.as_ref().unwrap();
-            let moves = [TRANSFER, APPROVE_TOKEN, REVOKE_APPROVAL].contains(&tool);
+            let moves = FUND_TOOLS.contains(&tool);
             assert_eq!(annotations.read_only_hint, Some(!moves), "{tool}");
             assert_eq!(annotations.destructive_hint, Some(moves), "{tool}");
             assert!(definition.output_schema.is_some(), "{tool}");

@@ -450,6 +450,11 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
                 .into(),
         );
     }
+    finish(title, text, warnings)
+}
+
+/// Appends the warnings, most severe first, and makes the review.
+fn finish(title: String, mut text: Text, mut warnings: Vec<Warning>) -> Review {
     warnings.sort_by_key(|w| std::cmp::Reverse(w.severity));
 
     text.0.push('\n');
@@ -492,6 +497,9 @@ fn token_lines(text: &mut Text, token: &TokenView) {
     }
     text.more(grouped(token.address));
 }
+
+mod message;
+pub use message::{MessageInput, personal_message};
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,7 @@ use alloy::primitives::{Address, U256, address};
 
 use super::*;
 use crate::chain::erc20;
+use crate::signer;
 
 const MAIN: Address = address!("f39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
 const FRIEND: Address = address!("70997970C51812dc3A010C7d01b50e0d17dc79C8");
@@ -277,4 +278,54 @@ fn an_unverified_tokens_symbol_is_quoted_and_flagged() {
     });
     assert!(review.title.contains("\"USDC\""));
     assert!(review.text.contains("unverified"));
+}
+
+fn message(bytes: &[u8], blind_signing: bool) -> Review {
+    personal_message(&MessageInput {
+        from_label: "main",
+        from: MAIN,
+        message: bytes,
+        blind_signing,
+    })
+}
+
+#[test]
+fn message_review() {
+    let review = message("I♥SF".as_bytes(), false);
+    check("message", &review);
+    assert!(review.warnings.is_empty());
+    assert!(review.text.contains("| I♥SF\n"), "{}", review.text);
+    assert!(
+        review
+            .text
+            .contains(&signer::message::personal_hash("I♥SF".as_bytes()).to_string())
+    );
+}
+
+#[test]
+fn a_message_with_hidden_characters_shows_them_escaped() {
+    let review = message(
+        "Log in to example.org\nnonce: 42\u{202e}evil".as_bytes(),
+        false,
+    );
+    check("message_hidden_characters", &review);
+    assert!(
+        review.text.contains("| nonce: 42\\u{202e}evil"),
+        "{}",
+        review.text
+    );
+    assert_eq!(review.warnings[0].severity, Severity::Warn);
+    assert!(review.refusal().is_none());
+}
+
+#[test]
+fn a_32_byte_message_is_blind_signing_and_refused_unless_allowed() {
+    let hash = [0xab; 32];
+    let refused = message(&hash, false);
+    check("message_blind", &refused);
+    assert_eq!(refused.warnings[0].severity, Severity::Critical);
+    assert!(refused.refusal().is_some());
+    let allowed = message(&hash, true);
+    assert_eq!(allowed.warnings[0].severity, Severity::Critical);
+    assert!(allowed.refusal().is_none());
 }

@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
 
-use super::{SignedTx, Signer, SignerError, check_digest, ecdsa, finish};
+use super::{
+    Message, SignedTx, Signer, SignerError, check_digest, check_message_digest, ecdsa, finish,
+    finish_message,
+};
 use crate::chain::tx::UnsignedTx;
 use crate::confirm::Approved;
 use crate::keystore::{KeystoreError, UnlockedVault, Vault};
@@ -104,5 +107,11 @@ impl Signer for LocalSigner {
         let hash = check_digest(approved)?;
         let signature = ecdsa::sign_hash(&self.key, &hash)?;
         finish(approved.value(), &hash, &signature, self.key.address())
+    }
+
+    fn sign_message(&self, approved: &Approved<Message>) -> Result<[u8; 65], SignerError> {
+        let hash = check_message_digest(approved)?;
+        let signature = ecdsa::sign_hash(&self.key, &hash)?;
+        finish_message(&hash, &signature, self.key.address())
     }
 }

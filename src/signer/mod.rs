@@ -11,12 +11,14 @@
 
 pub mod ecdsa;
 pub mod keyring;
+pub mod message;
 
 use alloy::primitives::{Address, B256};
 
 use crate::chain::tx::{UnsignedTx, transaction_hash};
 use crate::confirm::Approved;
 pub use keyring::Keyring;
+pub use message::Message;
 
 /// A transaction signed and ready to broadcast.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,37 @@ pub trait Signer {
 
     /// Signs exactly the approved transaction.
     fn sign_transaction(&self, approved: &Approved<UnsignedTx>) -> Result<SignedTx, SignerError>;
+
+    /// Signs exactly the approved message; returns r ‖ s ‖ v.
+    fn sign_message(&self, approved: &Approved<Message>) -> Result<[u8; 65], SignerError>;
+}
+
+/// Checks an approved message still hashes to the approved digest, before any signer signs it.
+fn check_message_digest(approved: &Approved<Message>) -> Result<B256, SignerError> {
+    let signing = approved.value().signing_hash();
+    if signing != approved.digest() {
+        return Err(SignerError::DigestMismatch {
+            approved: approved.digest(),
+            signing,
+        });
+    }
+    Ok(signing)
+}
+
+/// Checks that a message signature recovers to `expected`, and encodes it.
+fn finish_message(
+    hash: &B256,
+    signature: &crate::chain::tx::TxSignature,
+    expected: Address,
+) -> Result<[u8; 65], SignerError> {
+    let recovered = ecdsa::recover(hash, signature);
+    if recovered != Some(expected) {
+        return Err(SignerError::WrongSigner {
+            expected,
+            recovered,
+        });
+    }
+    Ok(message::rsv(signature))
 }
 
 /// Checks an approved transaction still has the approved digest, before any signer signs it.

@@ -1,0 +1,95 @@
+//! The signature tools: a message for the key to sign, reviewed and approved like a transfer.
+//!
+//! The model supplies the content; keyward renders every byte of it in the review and files the
+//! same pending request a transfer files, so the approval channels, the TOTP guard, the policy
+//! and the audit log are the ones fund movements use.
+
+use alloy::primitives::Address;
+use rmcp::model::JsonObject;
+
+use super::Server;
+use super::approval::Filed;
+use super::args::{ArgError, Arguments, invalid};
+use super::error::ToolError;
+use super::funds::Filing;
+use super::tools::{self, MAX_MESSAGE};
+use crate::audit::Kind;
+use crate::confirm::store::Signs;
+use crate::keystore::find_account;
+use crate::review::{MessageInput, personal_message};
+use crate::signer::message::personal_hash;
+
+impl Server {
+    pub(super) async fn sign_message(
+        &self,
+        arguments: Option<&JsonObject>,
+    ) -> Result<Filed, ToolError> {
+        let args = Arguments::parse(arguments, tools::SIGN_MESSAGE_ARGS)?;
+        let text = args
+            .string("message", 2 * MAX_MESSAGE + 2)?
+            .ok_or(ArgError::Missing { name: "message" })?;
+        let message = match args.string("encoding", 16)?.unwrap_or("utf8") {
+            "utf8" => text.as_bytes().to_vec(),
+            "hex" => {
+                let digits = text.strip_prefix("0x").ok_or_else(|| {
+                    invalid("message", "with encoding \"hex\" must start with 0x")
+                })?;
+                hex::decode(digits).map_err(|_| {
+                    invalid(
+                        "message",
+                        "with encoding \"hex\" must be an even number of hexadecimal digits after 0x",
+                    )
+                })?
+            }
+            _ => return Err(invalid("encoding", "must be \"utf8\" or \"hex\"").into()),
+        };
+        if message.is_empty() {
+            return Err(invalid("message", "must not be empty").into());
+        }
+        if message.len() > MAX_MESSAGE {
+            return Err(invalid("message", "must be at most 4096 bytes").into());
+        }
+        let vault = self.vault()?;
+        let position = match args.selector("from")? {
+            Some(selector) => {
+                find_account(vault.accounts(), &selector).map_err(|_| ToolError::UnknownAccount)?
+            }
+            None => 0,
+        };
+        let account = &vault.accounts()[position];
+        let review = personal_message(&MessageInput {
+            from_label: &account.label.to_string(),
+            from: account.address,
+            message: &message,
+            blind_signing: self.inner.config.policy.blind_signing,
+        });
+        if let Some(blocking) = review.refusal() {
+            self.desk().log(
+                Kind::PolicyDenied,
+                None,
+                serde_json::json!({ "rule": "policy.blind_signing", "title": review.title }),
+            );
+            return Err(ToolError::Refused {
+                rule: "policy.blind_signing".into(),
+                message: format!("keyward refuses this message: {}", blocking.text),
+                review: Some(review.text.clone()),
+            });
+        }
+        self.file(
+            &args,
+            Filing {
+                kind: "message",
+                signs: Signs::Message,
+                // A personal message names no chain.
+                network: String::new(),
+                account: position,
+                from: account.address,
+                counterparty: Address::ZERO,
+                digest: personal_hash(&message),
+                payload: hex::encode(&message),
+                review,
+                spend: None,
+            },
+        )
+    }
+}

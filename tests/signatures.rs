@@ -1,0 +1,156 @@
+//! Signatures with eyes open: a message is reviewed byte for byte on the approval page, approved
+//! with a TOTP code like a transfer, and the signature checks out with cast.
+
+use serde_json::{Value, json};
+
+use crate::funds::{Rig, human};
+use crate::support::foundry_tool;
+use crate::support::human::{Human, http};
+use crate::support::mcp::{call, ok, tool_error};
+
+const MAIN: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+/// `cast wallet verify`, the independent check of a message signature.
+fn cast_verifies(address: &str, message: &str, signature: &str) -> bool {
+    let cast = foundry_tool("cast").expect("cast is installed with anvil");
+    let empty = tempfile::tempdir().unwrap();
+    std::process::Command::new(cast)
+        .current_dir(empty.path())
+        .args(["wallet", "verify", "--address", address, message, signature])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// The human reads the page, checks it shows the tool's review, and approves with a code.
+async fn approve(prepared: &Value, person: Human) -> Human {
+    let url = prepared["approval_url"].as_str().unwrap().to_owned();
+    let review = prepared["review"].as_str().unwrap().to_owned();
+    human(move || {
+        let mut person = person;
+        let page = http("GET", &url, &[], None);
+        assert_eq!(page.review(), review, "the page shows the tool's review");
+        let answered = person.answer(&url, "approve");
+        assert!(answered.body.contains("Approved"), "{}", answered.body);
+        person
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_message_is_signed_only_after_the_human_reads_it_and_cast_verifies_the_signature() {
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_sign_message",
+        json!({ "message": "hello" }),
+    )
+    .await)
+    .clone();
+    assert_eq!(prepared["state"], "awaiting_approval");
+    assert!(prepared["signature"].is_null());
+    let review = prepared["review"].as_str().unwrap();
+    assert!(review.contains("| hello\n"), "{review}");
+    assert!(review.contains("EIP-191"), "{review}");
+
+    let person = approve(&prepared, Human::default()).await;
+    let id = prepared["request_id"].as_str().unwrap();
+    let signed = rig.settle(id).await;
+    assert_eq!(signed["state"], "signed", "{signed}");
+    let signature = signed["signature"].as_str().unwrap();
+    // RFC 6979 is deterministic: the same signature eth-account and `cast wallet sign` give for
+    // Anvil key 0 (ethereum-signing-vectors.json, eip191_anvil0_hello_DERIVED_HERE).
+    assert_eq!(
+        signature,
+        "0xf16ea9a3478698f695fd1401bfe27e9e4a7e8e3da94aa72b021125e31fa899cc573c48ea3fe1d4ab61a9db10c19032026e3ed2dbccba5a178235ac27f94504311c"
+    );
+    assert!(cast_verifies(MAIN, "hello", signature));
+    assert!(!cast_verifies(MAIN, "hellO", signature));
+
+    // Multi-line text with a hidden character: shown escaped, signed as given.
+    let text = "Sign in to example.org\nNonce: 7\u{200b}";
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_sign_message",
+        json!({ "message": text, "from": "1" }),
+    )
+    .await)
+    .clone();
+    let review = prepared["review"].as_str().unwrap();
+    assert!(review.contains("| Nonce: 7\\u{200b}"), "{review}");
+    assert_eq!(prepared["warnings"][0]["severity"], "warn");
+    let _person = approve(&prepared, person).await;
+    let signed = rig.settle(prepared["request_id"].as_str().unwrap()).await;
+    assert!(cast_verifies(
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        text,
+        signed["signature"].as_str().unwrap()
+    ));
+    keyward::audit::verify(rig.state_dir()).unwrap();
+}
+
+#[tokio::test]
+async fn a_hash_to_sign_is_blind_signing_refused_by_default_and_bad_messages_get_clear_errors() {
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    let hash = format!("0x{}", "ab".repeat(32));
+    let result = call(
+        &rig.client,
+        "wallet_sign_message",
+        json!({ "message": hash, "encoding": "hex" }),
+    )
+    .await;
+    let (kind, message) = tool_error(&result);
+    assert_eq!(kind, "refused");
+    assert!(message.contains("blind signing"), "{message}");
+    let refusal = &result.structured_content.as_ref().unwrap()["error"]["refusal"];
+    assert_eq!(refusal["rule"], "policy.blind_signing");
+    assert!(refusal["review"].as_str().unwrap().contains("| abab"));
+
+    for (arguments, expected) in [
+        (json!({ "message": "" }), "must not be empty"),
+        (
+            json!({ "message": "abc", "encoding": "hex" }),
+            "must start with 0x",
+        ),
+        (
+            json!({ "message": "0xabc", "encoding": "hex" }),
+            "even number of hexadecimal digits",
+        ),
+        (
+            json!({ "message": "x", "encoding": "base64" }),
+            "\"utf8\" or \"hex\"",
+        ),
+        (json!({ "message": "x".repeat(4097) }), "at most 4096 bytes"),
+        (json!({ "message": "x", "code": "123456" }), "code"),
+    ] {
+        let (kind, message) =
+            tool_error(&call(&rig.client, "wallet_sign_message", arguments).await);
+        assert_eq!(kind, "invalid_argument", "{message}");
+        assert!(message.contains(expected), "{message} lacks {expected:?}");
+    }
+
+    // With blind signing allowed, the same hash is filed with its critical warning and still
+    // needs the human and a code.
+    let Some(rig) = Rig::start("blind_signing = true").await else {
+        return;
+    };
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_sign_message",
+        json!({ "message": hash, "encoding": "hex" }),
+    )
+    .await)
+    .clone();
+    assert_eq!(prepared["state"], "awaiting_approval");
+    assert_eq!(prepared["warnings"][0]["severity"], "critical");
+    let url = prepared["approval_url"].as_str().unwrap().to_owned();
+    human(move || Human::default().answer(&url, "reject")).await;
+    let rejected = rig.settle(prepared["request_id"].as_str().unwrap()).await;
+    assert_eq!(rejected["state"], "rejected");
+    assert!(rejected["signature"].is_null());
+}
