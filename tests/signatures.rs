@@ -154,3 +154,92 @@ async fn a_hash_to_sign_is_blind_signing_refused_by_default_and_bad_messages_get
     assert_eq!(rejected["state"], "rejected");
     assert!(rejected["signature"].is_null());
 }
+
+/// The ERC-2612 fixture token is itself right: a Permit signed by cast as EIP-712 typed data is
+/// accepted by its `permit`, and the allowance becomes the signed value.
+#[test]
+fn the_permit_fixture_token_accepts_a_permit_signed_by_cast() {
+    use crate::support::anvil::{Anvil, PERMIT_DOLLAR};
+    let Some(anvil) = Anvil::start(None, 31337) else {
+        return;
+    };
+    anvil.deploy_tokens();
+    anvil.deploy_permit_dollar();
+    let cast = foundry_tool("cast").expect("cast is installed with anvil");
+    let empty = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(&cast)
+            .current_dir(empty.path())
+            .args(args)
+            .args(["--rpc-url", &anvil.url])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let spender = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let typed = json!({
+        "types": {
+            "EIP712Domain": [
+                { "name": "name", "type": "string" },
+                { "name": "version", "type": "string" },
+                { "name": "chainId", "type": "uint256" },
+                { "name": "verifyingContract", "type": "address" }
+            ],
+            "Permit": [
+                { "name": "owner", "type": "address" },
+                { "name": "spender", "type": "address" },
+                { "name": "value", "type": "uint256" },
+                { "name": "nonce", "type": "uint256" },
+                { "name": "deadline", "type": "uint256" }
+            ]
+        },
+        "primaryType": "Permit",
+        "domain": { "name": "Permit Dollar", "version": "1", "chainId": 31337, "verifyingContract": PERMIT_DOLLAR },
+        "message": { "owner": MAIN, "spender": spender, "value": "2500000", "nonce": 0, "deadline": "99999999999" }
+    });
+    // Anvil's published key 0.
+    let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+    let output = std::process::Command::new(&cast)
+        .current_dir(empty.path())
+        .args([
+            "wallet",
+            "sign",
+            "--private-key",
+            key,
+            "--data",
+            &typed.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let signature = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    let bytes = hex::decode(signature.trim_start_matches("0x")).unwrap();
+    let (r, s, v) = (
+        format!("0x{}", hex::encode(&bytes[..32])),
+        format!("0x{}", hex::encode(&bytes[32..64])),
+        bytes[64].to_string(),
+    );
+    run(&[
+        "send",
+        "--private-key",
+        key,
+        PERMIT_DOLLAR,
+        "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)",
+        MAIN,
+        spender,
+        "2500000",
+        "99999999999",
+        &v,
+        &r,
+        &s,
+    ]);
+    let allowance = run(&[
+        "call",
+        PERMIT_DOLLAR,
+        "allowance(address,address)(uint256)",
+        MAIN,
+        spender,
+    ]);
+    assert_eq!(allowance.split_whitespace().next().unwrap(), "2500000");
+}

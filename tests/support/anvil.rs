@@ -21,6 +21,8 @@ pub(crate) const DEPLOYER: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 pub(crate) const TEST_DOLLAR: &str = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 pub(crate) const TEST_EIGHTEEN: &str = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
 pub(crate) const HOSTILE_TOKEN: &str = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
+/// PermitDollar (ERC-2612), deployed fourth by `deploy_permit_dollar`.
+pub(crate) const PERMIT_DOLLAR: &str = "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9";
 
 /// Runs Anvil with its output in a log file, and kills it when stdin closes (the test process
 /// went away) or on a signal.
@@ -117,11 +119,20 @@ impl Anvil {
 
     /// Deploys TestDollar, TestEighteen and HostileToken from account 0, checking their addresses.
     pub(crate) fn deploy_tokens(&self) {
-        for (contract, expected) in [
+        self.deploy(&[
             ("TestDollar", TEST_DOLLAR),
             ("TestEighteen", TEST_EIGHTEEN),
             ("HostileToken", HOSTILE_TOKEN),
-        ] {
+        ]);
+    }
+
+    /// Deploys PermitDollar, an ERC-2612 token; call it right after `deploy_tokens`.
+    pub(crate) fn deploy_permit_dollar(&self) {
+        self.deploy(&[("PermitDollar", PERMIT_DOLLAR)]);
+    }
+
+    fn deploy(&self, contracts: &[(&str, &str)]) {
+        for &(contract, expected) in contracts {
             let fixture: Value = serde_json::from_slice(
                 &std::fs::read(fixtures().join(format!("contracts/{contract}.json"))).unwrap(),
             )
