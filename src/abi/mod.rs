@@ -1,15 +1,26 @@
 //! Solidity function calls: signatures, calldata encoding and strict decoding, known selectors.
 //!
-//! `wallet_contract_call` will take either a signature with JSON arguments or raw calldata, and a
-//! reviewer must show a human what the call does. This first part parses the signature the model
-//! gives into a validated [`Function`] with its canonical form and selector.
+//! `wallet_contract_call` takes either a signature with JSON arguments, which [`Function::encode`]
+//! turns into calldata, or raw calldata, which a reviewer decodes with [`Function::decode`] to show
+//! a human what the call does.
 //!
-//! Everything here reads text and bytes the model chose, so it is bounded and must never panic on
-//! any input.
+//! Everything here reads text and bytes the model chose, so it is bounded (at most
+//! [`MAX_CALLDATA_BYTES`] of calldata, types nested at most [`MAX_TYPE_DEPTH`] deep) and must
+//! never panic on any input. Decoding
+//! accepts only the canonical encoding, the one [`Function::encode`] produces, so the arguments a
+//! reviewer shows and the bytes sent cannot disagree.
+//!
+//! Names in a [`Call`] decoded against a signature the model gave, and every `string` argument,
+//! are text someone else chose: a review shows them as data, never as keyward's own words.
 
+mod codec;
 mod signature;
+#[cfg(test)]
+mod tests;
+mod value;
 
 pub use signature::{Function, Param, Type};
+pub use value::{Arg, Call, Value};
 
 /// The largest calldata keyward encodes or decodes, selector included.
 pub const MAX_CALLDATA_BYTES: usize = 128 * 1024;
@@ -19,8 +30,6 @@ pub const MAX_TYPE_DEPTH: usize = 16;
 pub const MAX_SIGNATURE_BYTES: usize = 4096;
 /// The longest function or parameter name accepted.
 pub const MAX_NAME_BYTES: usize = 64;
-/// How many levels of calls nested in calls (`multicall`, Safe `execTransaction`) are decoded.
-pub const MAX_INNER_CALL_DEPTH: usize = 4;
 
 /// Why a signature, arguments or calldata were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

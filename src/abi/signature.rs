@@ -108,6 +108,21 @@ impl Type {
         }
     }
 
+    /// The bytes this type takes in the head of its enclosing tuple: an offset word if dynamic,
+    /// its whole encoding if static. Bounded for any type [`Function::parse`] accepted.
+    pub(super) fn head_size(&self) -> usize {
+        if self.is_dynamic() {
+            return 32;
+        }
+        match self {
+            Self::FixedArray(inner, len) => inner.head_size().saturating_mul(*len),
+            Self::Tuple(components) => components
+                .iter()
+                .fold(0, |sum: usize, c| sum.saturating_add(c.ty.head_size())),
+            _ => 32,
+        }
+    }
+
     /// The size of the smallest encoding of a value of this type, head slot included; `None` if
     /// it overflows.
     fn min_encoded_size(&self) -> Option<usize> {
