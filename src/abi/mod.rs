@@ -1,12 +1,12 @@
 //! Solidity function calls: signatures, calldata encoding and strict decoding, known selectors.
 //!
 //! `wallet_contract_call` takes either a signature with JSON arguments, which [`Function::encode`]
-//! turns into calldata, or raw calldata, which a reviewer decodes with [`Function::decode`] to show
-//! a human what the call does.
+//! turns into calldata, or raw calldata, which [`decode_known`] reads against a small registry of
+//! well-known functions so a reviewer can show a human what the call does.
 //!
 //! Everything here reads text and bytes the model chose, so it is bounded (at most
-//! [`MAX_CALLDATA_BYTES`] of calldata, types nested at most [`MAX_TYPE_DEPTH`] deep) and must
-//! never panic on any input. Decoding
+//! [`MAX_CALLDATA_BYTES`] of calldata, types nested at most [`MAX_TYPE_DEPTH`] deep, nested calls
+//! decoded at most [`MAX_INNER_CALL_DEPTH`] deep) and must never panic on any input. Decoding
 //! accepts only the canonical encoding, the one [`Function::encode`] produces, so the arguments a
 //! reviewer shows and the bytes sent cannot disagree.
 //!
@@ -14,11 +14,16 @@
 //! are text someone else chose: a review shows them as data, never as keyward's own words.
 
 mod codec;
+mod known;
 mod signature;
 #[cfg(test)]
 mod tests;
 mod value;
 
+pub use known::{
+    Decoded, KnownCall, KnownFunction, Reading, SafeOperation, Standard, decode_known,
+    known_functions,
+};
 pub use signature::{Function, Param, Type};
 pub use value::{Arg, Call, Value};
 
@@ -30,6 +35,8 @@ pub const MAX_TYPE_DEPTH: usize = 16;
 pub const MAX_SIGNATURE_BYTES: usize = 4096;
 /// The longest function or parameter name accepted.
 pub const MAX_NAME_BYTES: usize = 64;
+/// How many levels of calls nested in calls (`multicall`, Safe `execTransaction`) are decoded.
+pub const MAX_INNER_CALL_DEPTH: usize = 4;
 
 /// Why a signature, arguments or calldata were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -98,6 +98,23 @@ fn encodings_match_cast_byte_for_byte_and_decode_back() {
 }
 
 #[test]
+fn the_safe_vector_is_a_delegatecall_to_an_unknown_selector() {
+    let (_, _, hex_calldata) = cast_vectors().pop().unwrap();
+    let Decoded::Known(call) = decode_known(&hex::decode(hex_calldata).unwrap()) else {
+        panic!("execTransaction not recognised");
+    };
+    assert_eq!(call.safe_operation(), Some(SafeOperation::DelegateCall));
+    assert!(call.contains_delegatecall());
+    assert_eq!(
+        call.inner,
+        [Decoded::Unknown {
+            selector: Some([0x12, 0x34, 0x56, 0x78]),
+            len: 4
+        }]
+    );
+}
+
+#[test]
 fn transfer_matches_the_hand_written_erc20_encoder() {
     let to: Address = ALICE.parse().unwrap();
     let amount = U256::from(10u64).pow(U256::from(24u64));
@@ -251,5 +268,52 @@ proptest! {
         let mut calldata = function.selector().to_vec();
         calldata.extend_from_slice(&body);
         assert_strict(&function, &calldata)?;
+        let _ = decode_known(&body);
+    }
+
+    #[test]
+    fn arbitrary_bytes_after_known_selectors_never_panic(
+        entry in prop::sample::select(vec![
+            [0xa9, 0x05, 0x9c, 0xbb],
+            [0x23, 0xb8, 0x72, 0xdd],
+            [0x2e, 0xb2, 0xc2, 0xd6],
+            [0xac, 0x96, 0x50, 0xd8],
+            [0x5a, 0xe4, 0x01, 0xdc],
+            [0x6a, 0x76, 0x12, 0x02],
+        ]),
+        words in prop::collection::vec(
+            prop_oneof![
+                any::<[u8; 32]>(),
+                (0u64..400).prop_map(|n| U256::from(n).to_be_bytes::<32>()),
+            ],
+            0..24,
+        ),
+    ) {
+        // Small words make plausible offsets and lengths, so decoding gets past the first checks.
+        let mut calldata = entry.to_vec();
+        calldata.extend(words.iter().flatten());
+        if let Decoded::Malformed { error, .. } = decode_known(&calldata) {
+            prop_assert_ne!(error, AbiError::NotCanonical);
+        }
+    }
+
+    #[test]
+    fn any_transfer_round_trips_and_matches_the_erc20_encoder(
+        to in any::<[u8; 20]>(),
+        amount in any::<[u8; 32]>(),
+    ) {
+        let to = Address::from(to);
+        let amount = U256::from_be_bytes(amount);
+        let calldata = crate::chain::erc20::transfer(to, amount);
+        let Decoded::Known(call) = decode_known(&calldata) else {
+            return Err(TestCaseError::fail("transfer not recognised"));
+        };
+        prop_assert_eq!(&call.call.args[0].value, &Value::Address(to));
+        prop_assert_eq!(&call.call.args[1].value, &Value::Uint(amount));
+        let again = Function::parse("transfer(address,uint256)")
+            .unwrap()
+            .encode(&call.call.arguments_json())
+            .unwrap();
+        prop_assert_eq!(again, calldata);
     }
 }
