@@ -5,6 +5,7 @@
 //! `DESIGN.md` in the shared folder for the trust model; each module's first lines say what it is
 //! for and what it must never do.
 
+pub mod abi;
 pub mod audit;
 pub mod chain;
 pub mod cli;
