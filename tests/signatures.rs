@@ -243,3 +243,143 @@ fn the_permit_fixture_token_accepts_a_permit_signed_by_cast() {
     ]);
     assert_eq!(allowance.split_whitespace().next().unwrap(), "2500000");
 }
+
+#[tokio::test]
+async fn contract_calls_run_as_reviewed_and_unreadable_calldata_is_blind_signing() {
+    use crate::support::anvil::TEST_DOLLAR;
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    const FRIEND: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let before = crate::funds::cast_balance(&rig.anvil.url, FRIEND, Some(TEST_DOLLAR));
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_contract_call",
+        json!({
+            "to": TEST_DOLLAR,
+            "function": "transfer(address to, uint256 amount)",
+            "args": [FRIEND, "2500000"],
+        }),
+    )
+    .await)
+    .clone();
+    let review = prepared["review"].as_str().unwrap();
+    assert!(review.starts_with("Call transfer on anvil"), "{review}");
+    assert!(
+        review.contains("transfer(address to, uint256 amount) (as the request names it)"),
+        "{review}"
+    );
+    assert!(
+        review.contains("to (address): 0x7099 7970 C518 12dc 3A01 0C7d 01b5 0e0d 17dc 79C8"),
+        "{review}"
+    );
+    assert!(review.contains("amount (uint256): 2500000"), "{review}");
+    let _ = approve(&prepared, Human::default()).await;
+    let mined = rig.settle(prepared["request_id"].as_str().unwrap()).await;
+    assert_eq!(mined["state"], "mined", "{mined}");
+    assert_eq!(
+        crate::funds::cast_balance(&rig.anvil.url, FRIEND, Some(TEST_DOLLAR)) - before,
+        2_500_000
+    );
+
+    // Raw calldata of a known function reads as that function.
+    let raw = format!(
+        "0xa9059cbb000000000000000000000000{}{:064x}",
+        FRIEND[2..].to_lowercase(),
+        7u64
+    );
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_contract_call",
+        json!({ "to": TEST_DOLLAR, "data": raw }),
+    )
+    .await)
+    .clone();
+    let review = prepared["review"].as_str().unwrap();
+    assert!(
+        review.contains("transfer(address to, uint256 amount) [ERC-20]"),
+        "{review}"
+    );
+
+    // Calldata nobody can read: refused under the default policy, naming the rule.
+    let result = call(
+        &rig.client,
+        "wallet_contract_call",
+        json!({ "to": FRIEND, "data": "0xdeadbeef0102" }),
+    )
+    .await;
+    let (kind, message) = tool_error(&result);
+    assert_eq!(kind, "refused", "{message}");
+    assert!(message.contains("blind signing"), "{message}");
+    assert_eq!(
+        result.structured_content.as_ref().unwrap()["error"]["refusal"]["rule"],
+        "policy.blind_signing"
+    );
+    // An unlimited approval through a call is refused like wallet_approve_token's.
+    let (kind, message) = tool_error(
+        &call(
+            &rig.client,
+            "wallet_contract_call",
+            json!({
+                "to": TEST_DOLLAR,
+                "function": "approve(address,uint256)",
+                "args": [FRIEND, U256_MAX],
+            }),
+        )
+        .await,
+    );
+    assert_eq!(kind, "refused", "{message}");
+    assert!(message.contains("unlimited"), "{message}");
+    for (arguments, expected) in [
+        (json!({ "to": TEST_DOLLAR }), "function"),
+        (
+            json!({ "to": TEST_DOLLAR, "function": "transfer(address,uint256)", "data": "0x" }),
+            "cannot be given together",
+        ),
+        (
+            json!({ "to": TEST_DOLLAR, "function": "transfer(address,uint256)", "args": [FRIEND] }),
+            "argument",
+        ),
+        (
+            json!({ "to": TEST_DOLLAR, "function": "transfer(address,uint257)", "args": [] }),
+            "uint257",
+        ),
+    ] {
+        let (kind, message) =
+            tool_error(&call(&rig.client, "wallet_contract_call", arguments).await);
+        assert_eq!(kind, "invalid_argument", "{message}");
+        assert!(message.contains(expected), "{message} lacks {expected:?}");
+    }
+}
+
+const U256_MAX: &str =
+    "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+
+#[tokio::test]
+async fn with_blind_signing_allowed_unreadable_calldata_carries_the_warning_and_needs_the_code() {
+    let Some(rig) = Rig::start("blind_signing = true").await else {
+        return;
+    };
+    const FRIEND: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let nonce = rig.nonce(MAIN);
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_contract_call",
+        json!({ "to": FRIEND, "data": "0xdeadbeef0102" }),
+    )
+    .await)
+    .clone();
+    assert_eq!(prepared["state"], "awaiting_approval");
+    assert_eq!(prepared["warnings"][0]["severity"], "critical");
+    let review = prepared["review"].as_str().unwrap();
+    assert!(
+        review.contains("UNKNOWN: selector 0xdeadbeef, 6 bytes"),
+        "{review}"
+    );
+    assert!(review.contains("| deadbeef0102"), "{review}");
+    assert!(review.contains("blind signing"), "{review}");
+    let _ = approve(&prepared, Human::default()).await;
+    let mined = rig.settle(prepared["request_id"].as_str().unwrap()).await;
+    assert_eq!(mined["state"], "mined", "{mined}");
+    assert_eq!(rig.nonce(MAIN), nonce + 1);
+}

@@ -92,7 +92,7 @@ impl<'a> Arguments<'a> {
         self.map
     }
 
-    fn get(&self, name: &str) -> Option<&'a Value> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'a Value> {
         self.map
             .and_then(|map| map.get(name))
             .filter(|value| !value.is_null())

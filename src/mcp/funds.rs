@@ -277,7 +277,7 @@ impl Server {
         })
     }
 
-    async fn prepare(
+    pub(super) async fn prepare(
         &self,
         args: &Arguments<'_>,
         kind: &str,

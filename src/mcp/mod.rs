@@ -10,6 +10,7 @@
 
 mod approval;
 mod args;
+mod calls;
 mod error;
 mod funds;
 mod output;
@@ -257,6 +258,7 @@ impl Server {
                 filed(self.limited(self.approve_token(arguments, true)).await)
             }
             tools::SIGN_MESSAGE => filed(self.limited(self.sign_message(arguments)).await),
+            tools::CONTRACT_CALL => filed(self.limited(self.contract_call(arguments)).await),
             tools::REQUEST_STATUS => done(self.request_status(arguments, ctx).await),
             _ => return None,
         })

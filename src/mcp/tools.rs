@@ -25,6 +25,7 @@ pub(crate) const TRANSFER: &str = "wallet_transfer";
 pub(crate) const APPROVE_TOKEN: &str = "wallet_approve_token";
 pub(crate) const REVOKE_APPROVAL: &str = "wallet_revoke_approval";
 pub(crate) const SIGN_MESSAGE: &str = "wallet_sign_message";
+pub(crate) const CONTRACT_CALL: &str = "wallet_contract_call";
 pub(crate) const REQUEST_STATUS: &str = "wallet_request_status";
 
 /// The argument names each tool takes, in schema order.
@@ -38,7 +39,15 @@ pub(crate) const APPROVE_ARGS: &[&str] = &["from", "token", "spender", "amount",
 pub(crate) const REVOKE_ARGS: &[&str] = &["from", "token", "spender", "network"];
 pub(crate) const SIGN_MESSAGE_ARGS: &[&str] = &["from", "message", "encoding"];
 /// The tools that file a request for the human: whatever they ask the key to sign.
-pub(crate) const FUND_TOOLS: &[&str] = &[TRANSFER, APPROVE_TOKEN, REVOKE_APPROVAL, SIGN_MESSAGE];
+pub(crate) const FUND_TOOLS: &[&str] = &[
+    TRANSFER,
+    APPROVE_TOKEN,
+    REVOKE_APPROVAL,
+    SIGN_MESSAGE,
+    CONTRACT_CALL,
+];
+pub(crate) const CONTRACT_CALL_ARGS: &[&str] =
+    &["from", "to", "value", "function", "args", "data", "network"];
 /// The longest message `wallet_sign_message` takes, in bytes.
 pub(crate) const MAX_MESSAGE: usize = 4096;
 pub(crate) const REQUEST_STATUS_ARGS: &[&str] = &["request_id", "wait_seconds"];
@@ -306,6 +315,42 @@ pub(crate) static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         .with_raw_output_schema(schema_for_output::<RequestOutput>())
         .annotate(moves_funds("Sign a message")),
         Tool::new(
+            CONTRACT_CALL,
+            "Prepares a call to a contract and files it as a request that waits for the wallet's \
+             owner, as wallet_transfer does. Give the function as a Solidity signature with its \
+             arguments, or raw calldata: raw calldata is read against keyward's registry of \
+             well-known functions (ERC-20, ERC-721, ERC-1155, WETH, multicall, Safe), and \
+             calldata it cannot read is blind signing, refused unless the policy allows it. \
+             Unlimited approvals are refused unless the policy allows them.",
+            object(
+                json!({
+                    "from": from(),
+                    "to": address("The contract's address. A mixed-case address must have a valid EIP-55 checksum."),
+                    "value": amount("ETH to send with the call, as a decimal string such as \"0.1\". Default: 0."),
+                    "function": {
+                        "type": "string",
+                        "minLength": 3,
+                        "maxLength": 4096,
+                        "description": "A Solidity function signature, such as \"transfer(address to, uint256 amount)\". Goes with args; not with data."
+                    },
+                    "args": {
+                        "type": "array",
+                        "description": "The function's arguments in order: addresses and bytes as 0x hex, integers as decimal strings, arrays and tuples as arrays."
+                    },
+                    "data": {
+                        "type": "string",
+                        "pattern": "^0x([0-9a-fA-F]{2})*$",
+                        "maxLength": 16384,
+                        "description": "Raw calldata as 0x hex, instead of function and args."
+                    },
+                    "network": network(),
+                }),
+                &["to"],
+            ),
+        )
+        .with_raw_output_schema(schema_for_output::<RequestOutput>())
+        .annotate(moves_funds("Call a contract")),
+        Tool::new(
             REQUEST_STATUS,
             "The state of a request filed by wallet_transfer, wallet_approve_token or \
              wallet_revoke_approval: awaiting_approval, approved, rejected, expired, signed, \
@@ -351,6 +396,7 @@ mod tests {
             (APPROVE_TOKEN, APPROVE_ARGS),
             (REVOKE_APPROVAL, REVOKE_ARGS),
             (SIGN_MESSAGE, SIGN_MESSAGE_ARGS),
+            (CONTRACT_CALL, CONTRACT_CALL_ARGS),
             (REQUEST_STATUS, REQUEST_STATUS_ARGS),
         ] {
             let definition = TOOLS.iter().find(|t| t.name == tool).unwrap();

@@ -105,13 +105,19 @@ pub enum Action {
         spender: Address,
         allowance: Allowance,
     },
+    /// A call to a contract, with what keyward could read of its calldata.
+    ContractCall {
+        reading: CallReading,
+        /// `policy.blind_signing`: whether calldata keyward cannot read may be signed at all.
+        blind_signing: bool,
+    },
 }
 
 impl Action {
     /// The party that receives funds or spending power.
     pub fn counterparty(&self, tx: &UnsignedTx) -> Address {
         match self {
-            Self::EthTransfer => tx.to,
+            Self::EthTransfer | Self::ContractCall { .. } => tx.to,
             Self::TokenTransfer { recipient, .. } => *recipient,
             Self::TokenApproval { spender, .. } => *spender,
         }
@@ -243,6 +249,10 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
                 token.symbol()
             ),
         },
+        Action::ContractCall { reading, .. } => match reading.name() {
+            Some(name) => format!("Call {} on {network}", call::clean(name)),
+            None => format!("Call an unknown function on {network}"),
+        },
     };
 
     let mut text = Text(String::new());
@@ -253,6 +263,7 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
 
     let party_role = match action {
         Action::TokenApproval { .. } => "Spender",
+        Action::ContractCall { .. } => "Contract",
         _ => "To",
     };
     text.line(
@@ -278,6 +289,8 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
             text.line("Amount", eth(tx.value));
             text.more(format!("{} wei", tx.value));
         }
+        // Its value and calldata follow below.
+        Action::ContractCall { .. } => {}
         Action::TokenTransfer { token, amount, .. } => {
             token_lines(&mut text, token);
             text.line(
@@ -313,13 +326,24 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
             }
         }
     }
-    if !matches!(action, Action::EthTransfer) {
-        text.line("ETH sent", eth(tx.value));
-        let call = match action {
-            Action::TokenTransfer { .. } => "transfer(address,uint256)",
-            _ => "approve(address,uint256)",
-        };
-        text.line("Call", format!("{call}, {} bytes", tx.input.len()));
+    match action {
+        Action::EthTransfer => {}
+        Action::ContractCall { reading, .. } => {
+            text.line("ETH sent", eth(tx.value));
+            if !tx.value.is_zero() {
+                text.more(format!("{} wei", tx.value));
+            }
+            call::call_lines(&mut text, reading, &tx.input);
+            text.more(format!("{} bytes of calldata", tx.input.len()));
+        }
+        Action::TokenTransfer { .. } | Action::TokenApproval { .. } => {
+            text.line("ETH sent", eth(tx.value));
+            let call = match action {
+                Action::TokenTransfer { .. } => "transfer(address,uint256)",
+                _ => "approve(address,uint256)",
+            };
+            text.line("Call", format!("{call}, {} bytes", tx.input.len()));
+        }
     }
     text.line("Nonce", tx.nonce.to_string());
     text.line("Gas limit", tx.gas_limit.to_string());
@@ -433,7 +457,7 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
         Action::TokenTransfer { .. } => {
             Some("tokens sent to a contract that does not expect them are often lost")
         }
-        Action::TokenApproval { .. } => None,
+        Action::TokenApproval { .. } | Action::ContractCall { .. } => None,
     };
     if let Some(risk) = contract_recipient.filter(|_| facts.counterparty_is_contract) {
         warn(
@@ -441,6 +465,15 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
             false,
             format!("the recipient is a contract: {risk}"),
         );
+    }
+    if let Action::ContractCall {
+        reading,
+        blind_signing,
+    } = action
+    {
+        for found in call::call_warnings(reading, *blind_signing) {
+            warn(found.severity, found.blocks, found.text);
+        }
     }
     if facts.first_time {
         warn(
@@ -498,7 +531,9 @@ fn token_lines(text: &mut Text, token: &TokenView) {
     text.more(grouped(token.address));
 }
 
+mod call;
 mod message;
+pub use call::CallReading;
 pub use message::{MessageInput, personal_message};
 
 #[cfg(test)]

@@ -329,3 +329,99 @@ fn a_32_byte_message_is_blind_signing_and_refused_unless_allowed() {
     assert_eq!(allowed.warnings[0].severity, Severity::Critical);
     assert!(allowed.refusal().is_none());
 }
+
+fn contract_call(to: Address, input: Vec<u8>, blind_signing: bool) -> Review {
+    let tx = tx(to, U256::ZERO, input.clone(), 90_000);
+    let facts = Facts {
+        counterparty_name: None,
+        counterparty_is_contract: true,
+        ..facts()
+    };
+    build(&ReviewInput {
+        network: "anvil",
+        tx: &tx,
+        from: MAIN,
+        action: &Action::ContractCall {
+            reading: CallReading::Known(crate::abi::decode_known(&input)),
+            blind_signing,
+        },
+        facts: &facts,
+    })
+}
+
+fn encode(signature: &str, args: serde_json::Value) -> Vec<u8> {
+    crate::abi::Function::parse(signature)
+        .unwrap()
+        .encode(&args)
+        .unwrap()
+}
+
+#[test]
+fn set_approval_for_all_review() {
+    let input = encode(
+        "setApprovalForAll(address,bool)",
+        serde_json::json!([FRIEND.to_string(), true]),
+    );
+    let review = contract_call(TUSD, input, false);
+    check("set_approval_for_all", &review);
+    assert!(
+        review.text.contains("[ERC-721, ERC-1155]"),
+        "{}",
+        review.text
+    );
+    assert!(review.warnings.iter().any(|w| w.text.contains("UNLIMITED")));
+}
+
+#[test]
+fn multicall_review() {
+    let transfer = encode(
+        "transfer(address,uint256)",
+        serde_json::json!([FRIEND.to_string(), "1000"]),
+    );
+    let input = encode(
+        "multicall(bytes[])",
+        serde_json::json!([[format!("0x{}", hex::encode(&transfer)), "0xdeadbeef"]]),
+    );
+    let review = contract_call(TUSD, input, false);
+    check("multicall", &review);
+    assert!(review.text.contains("inner call 1:"), "{}", review.text);
+    assert!(review.text.contains("inner call 2:"), "{}", review.text);
+}
+
+#[test]
+fn unknown_calldata_review() {
+    let review = contract_call(TUSD, alloy::hex!("deadbeef0102").to_vec(), true);
+    check("unknown_calldata", &review);
+    assert_eq!(review.warnings[0].severity, Severity::Critical);
+    assert!(review.refusal().is_none(), "blind signing is allowed here");
+    let refused = contract_call(TUSD, alloy::hex!("deadbeef0102").to_vec(), false);
+    assert!(refused.refusal().is_some());
+}
+
+#[test]
+fn safe_delegatecall_review() {
+    let zero = Address::ZERO.to_string();
+    let input = encode(
+        "execTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,address,address,bytes)",
+        serde_json::json!([
+            FRIEND.to_string(),
+            "0",
+            "0x",
+            "1",
+            "0",
+            "0",
+            "0",
+            zero,
+            zero,
+            "0x"
+        ]),
+    );
+    let review = contract_call(TUSD, input, false);
+    check("safe_delegatecall", &review);
+    assert!(
+        review
+            .warnings
+            .iter()
+            .any(|w| w.severity == Severity::Critical && w.text.contains("delegatecall"))
+    );
+}

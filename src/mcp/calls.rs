@@ -1,0 +1,134 @@
+//! `wallet_contract_call`: a call to any contract, filed as a transaction request like a
+//! transfer. The review shows the decoded function and arguments, or the raw calldata with a
+//! blind-signing warning when keyward cannot read it.
+
+use alloy::primitives::{Address, U256};
+use rmcp::model::JsonObject;
+
+use super::Server;
+use super::approval::Filed;
+use super::args::{ArgError, Arguments, invalid};
+use super::error::ToolError;
+use super::tools;
+use crate::abi::{Function, decode_known};
+use crate::audit::Kind;
+use crate::chain::plan::Draft;
+use crate::chain::units::parse_units;
+use crate::confirm::store::Spend;
+use crate::policy;
+use crate::review::{Action, CallReading};
+
+impl Server {
+    pub(super) async fn contract_call(
+        &self,
+        arguments: Option<&JsonObject>,
+    ) -> Result<Filed, ToolError> {
+        let args = Arguments::parse(arguments, tools::CONTRACT_CALL_ARGS)?;
+        let (network, _) = self.network(args.network()?)?;
+        let to = args.address("to")?;
+        let value = match args.get("value") {
+            None => U256::ZERO,
+            Some(_) => parse_units(&args.amount("value")?, 18)
+                .map_err(|problem| invalid("value", &problem.to_string()))?,
+        };
+        let (input, reading) = match (
+            args.string("function", 4096)?,
+            args.string("data", 16 * 1024)?,
+        ) {
+            (Some(signature), None) => {
+                let function = Function::parse(signature)
+                    .map_err(|err| invalid("function", &err.to_string()))?;
+                let values = args
+                    .get("args")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Array(Vec::new()));
+                let input = function
+                    .encode(&values)
+                    .map_err(|err| invalid("args", &err.to_string()))?;
+                let call = function
+                    .decode(&input)
+                    .map_err(|_| ToolError::Internal("calldata keyward encoded did not decode"))?;
+                (input, CallReading::Given(call))
+            }
+            (None, Some(data)) => {
+                if args.get("args").is_some() {
+                    return Err(invalid("args", "goes with function, not with data").into());
+                }
+                let digits = data
+                    .strip_prefix("0x")
+                    .ok_or_else(|| invalid("data", "must start with 0x"))?;
+                let input = hex::decode(digits).map_err(|_| {
+                    invalid(
+                        "data",
+                        "must be an even number of hexadecimal digits after 0x",
+                    )
+                })?;
+                let reading = CallReading::Known(decode_known(&input));
+                (input, reading)
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid("data", "cannot be given together with function").into());
+            }
+            (None, None) => return Err(ArgError::Missing { name: "function" }.into()),
+        };
+        if reading.is_blind() && !self.inner.config.policy.blind_signing {
+            self.desk().log(
+                Kind::PolicyDenied,
+                None,
+                serde_json::json!({ "rule": "policy.blind_signing", "at": "prepare" }),
+            );
+            let selector = input
+                .first_chunk::<4>()
+                .map_or_else(|| "none".to_owned(), |s| format!("0x{}", hex::encode(s)));
+            return Err(ToolError::Refused {
+                rule: "policy.blind_signing".into(),
+                message: format!(
+                    "refused by policy: keyward cannot decode this calldata (selector {selector}, \
+                     {} bytes), so no review could say what it does, and blind signing is off; \
+                     give the function signature and arguments instead",
+                    input.len()
+                ),
+                review: None,
+            });
+        }
+        if reading.grants_unlimited()
+            && let Err(refusal) = policy::check_unlimited(&self.inner.config, true)
+        {
+            self.desk().log(
+                Kind::PolicyDenied,
+                None,
+                serde_json::json!({ "rule": refusal.rule(), "at": "prepare" }),
+            );
+            return Err(ToolError::Refused {
+                rule: refusal.rule(),
+                message: format!("refused by policy: {refusal}"),
+                review: None,
+            });
+        }
+        let spend = (!value.is_zero()).then(|| Spend {
+            network: network.name.clone(),
+            asset: "ETH".to_owned(),
+            base_units: value.to_string(),
+            decimals: 18,
+        });
+        self.prepare(
+            &args,
+            "contract_call",
+            network,
+            Action::ContractCall {
+                reading,
+                blind_signing: self.inner.config.policy.blind_signing,
+            },
+            Draft {
+                from: Address::ZERO,
+                to,
+                value,
+                input,
+                counterparty: to,
+                token: None,
+            },
+            spend,
+        )
+        .await
+    }
+}
