@@ -1,5 +1,13 @@
-//! EIP-712 against the spec's own example, then the strictness rules one by one, the limits,
-//! and properties.
+//! EIP-712 against the spec's own example, geth's parser corpus (with geth's digests), and
+//! eth-account's cross-implementation messages (with digests computed by eth-account), then the
+//! strictness rules one by one, the limits, and properties.
+//!
+//! The vector files live in `../shared/vectors` (see its README for sources and licences); tests
+//! that need them print `skipped: ...` and pass when the folder is absent. The Mail example is
+//! also embedded here so the core hashes are always checked.
+
+use std::fs;
+use std::path::{Path as FsPath, PathBuf};
 
 use alloy::primitives::{Address, B256, I256, U256, address, b256, keccak256};
 use serde_json::Value;
@@ -9,6 +17,20 @@ use super::types::Types;
 use super::*;
 
 // --- helpers -----------------------------------------------------------------------------------
+
+fn shared_vectors() -> Option<PathBuf> {
+    let dir = FsPath::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors"));
+    if dir.is_dir() {
+        Some(dir.to_path_buf())
+    } else {
+        println!("skipped: {} is absent", dir.display());
+        None
+    }
+}
+
+fn read(dir: &FsPath, name: &str) -> String {
+    fs::read_to_string(dir.join(name)).unwrap()
+}
 
 /// The error message `json` is refused with; fails the test if it parses.
 fn refusal(json: &str) -> String {
@@ -102,6 +124,10 @@ const MAIL_MESSAGE_HASH: B256 =
 const MAIL_SIGNING_HASH: B256 =
     b256!("be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2");
 
+fn hex_b256(value: &Value) -> B256 {
+    value.as_str().unwrap().parse().unwrap()
+}
+
 // --- the EIP example -----------------------------------------------------------------------------
 
 #[test]
@@ -162,6 +188,533 @@ fn the_mail_message_decodes_into_a_typed_tree() {
         ],
     };
     assert_eq!(typed.message(), Some(&expected));
+}
+
+#[test]
+fn ethereum_signing_vectors_eip712_mail() {
+    let Some(dir) = shared_vectors() else { return };
+    let file: Value = serde_json::from_str(&read(&dir, "ethereum-signing-vectors.json")).unwrap();
+    let vector = &file["eip712_mail"];
+    let typed = parse(&vector["typed_data"].to_string()).unwrap();
+    assert_eq!(
+        typed.domain_separator(),
+        hex_b256(&vector["domainSeparator"])
+    );
+    assert_eq!(
+        typed.message_hash(),
+        Some(hex_b256(&vector["hashStruct_message"]))
+    );
+    assert_eq!(typed.signing_hash(), hex_b256(&vector["signHash"]));
+
+    let types =
+        Types::parse(&json::parse(&vector["typed_data"]["types"].to_string()).unwrap()).unwrap();
+    let encoded = types.encode_type("Mail").unwrap();
+    assert_eq!(encoded, vector["encodeType_Mail"].as_str().unwrap());
+    assert_eq!(keccak256(&encoded), hex_b256(&vector["typeHash_Mail"]));
+}
+
+// --- geth's corpus ---------------------------------------------------------------------------------
+
+const GETH: &str = "geth-eip712-testdata";
+
+/// Every `expfail_*` file and what its refusal must say.
+const GETH_EXPECTED_FAILURES: [(&str, &str); 10] = [
+    (
+        "expfail_arraytype_overload.json",
+        "types: \"Person[]\" is not a valid struct name",
+    ),
+    (
+        "expfail_datamismatch_1.json",
+        "message.contents: expected an object (struct Person), got a string",
+    ),
+    (
+        "expfail_extradata.json",
+        "message: unexpected key \"blahonga\"",
+    ),
+    (
+        "expfail_malformeddomainkeys.json",
+        "domain: unexpected key \"vFAILFAILerifyingContract\"",
+    ),
+    (
+        "expfail_nonexistant_type.json",
+        "types.Mail.contents: unknown type \"Blahonga\"",
+    ),
+    (
+        "expfail_nonexistant_type2.json",
+        "types.EIP712Domain.chainId: \"uint256 ... and now for something completely different\" \
+         is not a valid type",
+    ),
+    (
+        "expfail_toolargeuint.json",
+        "message.test: \"257\" does not fit in uint8 (0 to 255)",
+    ),
+    (
+        "expfail_toolargeuint2.json",
+        "message.test: 257 does not fit in uint8 (0 to 255)",
+    ),
+    (
+        "expfail_unconvertiblefloat.json",
+        "message.test: \"255.3\" is not an integer",
+    ),
+    (
+        "expfail_unconvertiblefloat2.json",
+        "message.test: 255.3 is not an integer: a JSON number with a fraction",
+    ),
+];
+
+/// geth does not check EIP-55 checksums, and its files carry two mistyped mixed-case addresses
+/// (the EIP's are 0xCcCC… and 0xCD2a…), which keyward refuses before anything else.
+fn fix_geth_checksums(json: &str) -> String {
+    json.replace(
+        "0xCCCcccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC",
+        "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC",
+    )
+    .replace(
+        "0xcD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826",
+        "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826",
+    )
+}
+
+#[test]
+fn geth_expfail_files_are_all_refused_with_the_reason() {
+    let Some(dir) = shared_vectors() else { return };
+    let mut on_disk: Vec<String> = fs::read_dir(dir.join(GETH))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with("expfail_"))
+        .collect();
+    on_disk.sort();
+    let listed: Vec<&str> = GETH_EXPECTED_FAILURES
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    assert_eq!(
+        on_disk, listed,
+        "every expfail file has an expected message"
+    );
+    for (name, expected) in GETH_EXPECTED_FAILURES {
+        let as_is = read(&dir.join(GETH), name);
+        let first = refusal(&as_is);
+        // With the checksums fixed, each file is refused for the problem it was written for.
+        let message = refusal(&fix_geth_checksums(&as_is));
+        println!("{name}: {message}");
+        if first != message {
+            println!("  (as is: {first})");
+        }
+        assert!(message.contains(expected), "{name}: {message}");
+    }
+}
+
+/// geth's passing files that keyward refuses on purpose, the refusal, and the fix that makes
+/// them pass; the fixed versions' hashes are eth-account 0.14.0's (see the table below).
+#[test]
+fn geth_files_keyward_refuses_are_refused_only_for_the_documented_reasons() {
+    let Some(dir) = shared_vectors() else { return };
+    let eip712 = read(&dir.join(GETH), "eip712.json");
+    // The mistyped checksums (see fix_geth_checksums), then a 5.0, one by one.
+    assert_refused(
+        &eip712,
+        "domain.verifyingContract: \"0xCCCcccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC\" is not an \
+         address: its mixed case fails the EIP-55 checksum",
+    );
+    let eip712 = eip712.replace(
+        "0xCCCcccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC",
+        "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC",
+    );
+    assert_refused(
+        &eip712,
+        "message.from.test2: 5.0 is not an integer: a JSON number with a fraction",
+    );
+    let eip712 = eip712.replace("5.0", "5");
+    assert_refused(
+        &eip712,
+        "message.from.wallet: \"0xcD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826\" is not an address",
+    );
+    let eip712 = eip712.replace(
+        "0xcD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826",
+        "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826",
+    );
+    check_hashes("eip712.json (fixed)", &parse(&eip712).unwrap());
+
+    let arrays = read(&dir.join(GETH), "arrays-1.json");
+    assert_refused(
+        &arrays,
+        "types.Foo.inties: \"uint[]\" is not a valid type: bare uint is refused: write uint256",
+    );
+    let arrays = arrays.replace("\"uint[]\"", "\"uint256[]\"");
+    assert_refused(&arrays, "message.inties[2]: 4.0 is not an integer");
+    let arrays = arrays.replace("4.0", "4");
+    check_hashes("arrays-1.json (fixed)", &parse(&arrays).unwrap());
+
+    let custom = read(&dir.join(GETH), "custom_arraytype.json");
+    check_hashes("custom_arraytype.json", &parse(&custom).unwrap());
+}
+
+/// geth's `apitypes` corpus: 123 random typed data with the digest and the message's
+/// `encodeData` that geth computed.
+#[test]
+fn geth_apitypes_corpus_matches_geths_digests() {
+    let Some(dir) = shared_vectors() else { return };
+    let cases: Vec<Value> =
+        serde_json::from_str(&read(&dir.join(GETH), "apitypes-typed-data.json")).unwrap();
+    assert_eq!(cases.len(), 123);
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        // The corpus names the message `data`; the rest is eth_signTypedData_v4 as is.
+        let request = serde_json::json!({
+            "types": case["types"],
+            "primaryType": case["primaryType"],
+            "domain": case["domain"],
+            "message": case["data"],
+        });
+        let typed = parse(&request.to_string()).unwrap_or_else(|err| panic!("{name}: {err}"));
+        let encoded =
+            hex::decode(case["encoded"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+        assert_eq!(typed.message_hash(), Some(keccak256(&encoded)), "{name}");
+        assert_eq!(typed.signing_hash(), hex_b256(&case["digest"]), "{name}");
+    }
+}
+
+// --- eth-account's corpus --------------------------------------------------------------------------
+
+/// Domain separator, message hash and signing hash of each message, computed with Python
+/// eth-account 0.14.0 (`encode_typed_data(full_message=...)`: header, body, and
+/// `_hash_eip191_message`). eth-account is an independent implementation; these are its outputs.
+const ETH_ACCOUNT_HASHES: [(&str, B256, Option<B256>, B256); 13] = [
+    (
+        "valid_space_in_custom_type_fieldname",
+        b256!("f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"),
+        Some(b256!(
+            "0389cab9b0027ce2997240b3ddfb5364bf817d3acda3b3ea6e2ee1f1c1f4a6ae"
+        )),
+        b256!("71a6b0afa1e5dcddf680d85068e2674a73d60e07a9d047c8f210871804dbba80"),
+    ),
+    (
+        "valid_multi_no_fixed_len_array",
+        b256!("f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"),
+        Some(b256!(
+            "00d8ff30473776ca1563e27995d0f0d1a0eb61993a8a1eefa0b07c87ecf792b1"
+        )),
+        b256!("9d4ed1abf83bd225db7e2023022a780ab06ef130800e9cc8f4550f73e027a5ca"),
+    ),
+    (
+        "valid_eip712_example",
+        b256!("f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"),
+        Some(b256!(
+            "c52c0ee5d84264471806290a3f2c4cecfc5490626bf912d01f240d7a274b371e"
+        )),
+        b256!("be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"),
+    ),
+    (
+        "valid_issue_201_with_array",
+        b256!("1b23aee8f7c1b0e2d17b66b0d2a1a96d31deb41315b9a846e9803adae63431f4"),
+        Some(b256!(
+            "4188e8bc5e8894921e86581e523a5cbef2124431700a7bd32a644fa409a8b988"
+        )),
+        b256!("3251bee8474b58a5df1adab9be78e2b18462d7a5ddf423389dcf98042188bef3"),
+    ),
+    (
+        "valid_eip712_example_with_array",
+        b256!("f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"),
+        Some(b256!(
+            "04e58c373e4cd0695f0c2d6e2d8e379d6b51b987cf27d582dd94a03532d430d3"
+        )),
+        b256!("1780e7e042fa9ec126ccb68cd707d61580d00601b3eff8a5ec05116b46007fdb"),
+    ),
+    (
+        "valid_eip712_example_addresses_not_checksummed",
+        b256!("f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"),
+        Some(b256!(
+            "c52c0ee5d84264471806290a3f2c4cecfc5490626bf912d01f240d7a274b371e"
+        )),
+        b256!("be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"),
+    ),
+    (
+        "valid_issue_201_no_array",
+        b256!("1b23aee8f7c1b0e2d17b66b0d2a1a96d31deb41315b9a846e9803adae63431f4"),
+        Some(b256!(
+            "34b4f7ced8edacb449acc3061a8a1b44dc996724e416734bf32c26fdb9854690"
+        )),
+        b256!("09eb75cfd1cd5661523c7a3e681f07d57b108a6aff997658939c4dff0006e74a"),
+    ),
+    (
+        "valid_multi_array",
+        b256!("f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"),
+        Some(b256!(
+            "6c5faac29b3f4552147e5cfef75b4ac09fdc7668ba1208c5f153f047a0da4819"
+        )),
+        b256!("da275374c3a0790d389b6490d6fdf499f39c72105423f09d7b9be62d2fc08671"),
+    ),
+    // Refused here on purpose (a struct named ""): see the test below.
+    (
+        "valid_primary_type_is_empty_string",
+        b256!("f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"),
+        Some(b256!(
+            "1ab8d109d68848cac9e086d313ab6a94140f371e0daa2be8c6522dff307ac8c8"
+        )),
+        b256!("da5079987d5ea68beca14009948a4034b066bc86426dc802f4a5762f435b91ff"),
+    ),
+    // From eip712_messages_valid_py_and_metamask.json: the one keyward also accepts.
+    (
+        "valid_nested_structs_ethers_does_not_accept_recursive_custom_type_arrays",
+        b256!("43d84749eadeb30455374368052bc19f9c40253abdcb431cd76957b20dbd98f5"),
+        Some(b256!(
+            "dcaeacbd20ef8d65e701a18eb2a79f7a1d620c4f8165fbf3aa059ef80d753aeb"
+        )),
+        b256!("0c9b68928afbff5af30e99ae29fcdf1cc36974f7ba4a6e4336cc98daa4f0c2af"),
+    ),
+    // geth's files, as they are or with the fixes the geth test above applies.
+    (
+        "custom_arraytype.json",
+        b256!("f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"),
+        Some(b256!(
+            "0ba3f2b34bd3d9564de18044e9676f82eb43f715ac1fc6ea7dc7f746fa56907f"
+        )),
+        b256!("528c9e0892b9ae24cf1dd215db6a9ea1910b0b2472cd2c95101214601a5add53"),
+    ),
+    (
+        "eip712.json (fixed)",
+        b256!("f2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f"),
+        Some(b256!(
+            "c7500f2b8c5488aace35d74b5b9ef6ac512ecd8327d443d5c8ee47d3ae873e22"
+        )),
+        b256!("78e95bf9921b27376adfb9554684113fe27fbfd8dfc84805eb014b0073c6d5f4"),
+    ),
+    (
+        "arrays-1.json (fixed)",
+        b256!("799305d94cf8b71a34fda2d0d6dcea131aecaded77babd7a5e9077f60f378aaf"),
+        Some(b256!(
+            "e891f127b0a81d05974de40c7b97ff604bafa073d1d4b6eaa60c8149760dc8dc"
+        )),
+        b256!("559b45e0d51777aceb93bab6543d77db654e1858d01db25af50df737a08e8011"),
+    ),
+];
+
+fn check_hashes(name: &str, typed: &TypedData) {
+    let Some((_, separator, message, signing)) = ETH_ACCOUNT_HASHES
+        .iter()
+        .find(|(listed, ..)| *listed == name)
+    else {
+        panic!("{name} has no expected hashes")
+    };
+    assert_eq!(typed.domain_separator(), *separator, "{name}");
+    assert_eq!(typed.message_hash(), *message, "{name}");
+    assert_eq!(typed.signing_hash(), *signing, "{name}");
+}
+
+/// Each named message of an eth-account file, as JSON text with its keys in the file's order
+/// (serde_json's map would sort them, and which bad key is named first depends on the order).
+fn eth_account_file(dir: &FsPath, name: &str) -> Vec<(String, String)> {
+    let text = read(&dir.join("eth-account"), name);
+    let Json::Object(entries) = json::parse(&text).unwrap() else {
+        panic!("{name} is not an object")
+    };
+    entries
+        .iter()
+        .map(|(name, message)| {
+            let mut out = String::new();
+            write_json(message, &mut out);
+            (name.to_string(), out)
+        })
+        .collect()
+}
+
+fn write_json(json: &Json<'_>, out: &mut String) {
+    match json {
+        Json::Null => out.push_str("null"),
+        Json::Bool(value) => out.push_str(if *value { "true" } else { "false" }),
+        Json::Number(literal) => out.push_str(literal),
+        Json::String(text) => out.push_str(&serde_json::to_string(text.as_ref()).unwrap()),
+        Json::Array(items) => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        Json::Object(entries) => {
+            out.push('{');
+            for (index, (key, value)) in entries.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(key.as_ref()).unwrap());
+                out.push(':');
+                write_json(value, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+#[test]
+fn eth_account_valid_messages_hash_as_eth_account_does() {
+    let Some(dir) = shared_vectors() else { return };
+    let messages = eth_account_file(&dir, "eip712_messages_valid_for_all.json");
+    assert_eq!(messages.len(), 9);
+    for (name, message) in &messages {
+        if name == "valid_primary_type_is_empty_string" {
+            continue;
+        }
+        let typed = parse(message).unwrap_or_else(|err| panic!("{name}: {err}"));
+        check_hashes(name, &typed);
+    }
+}
+
+/// eth-account, ethers and MetaMask accept a struct named "" (used as `"type": ""`); its
+/// encodeType reads `Mail( from, to,string contents)(string name,address wallet)`. keyward
+/// requires struct names to be identifiers, as EIP-712 does, so such a type set cannot be
+/// confused with another one.
+#[test]
+fn eth_account_empty_struct_name_is_refused_deliberately() {
+    let Some(dir) = shared_vectors() else { return };
+    let messages = eth_account_file(&dir, "eip712_messages_valid_for_all.json");
+    let (_, message) = messages
+        .iter()
+        .find(|(name, _)| name == "valid_primary_type_is_empty_string")
+        .unwrap();
+    let refused = refusal(message);
+    println!("valid_primary_type_is_empty_string: {refused}");
+    assert!(
+        refused.contains("types: \"\" is not a valid struct name"),
+        "{refused}"
+    );
+}
+
+#[test]
+fn eth_account_invalid_messages_are_all_refused_with_the_reason() {
+    let Some(dir) = shared_vectors() else { return };
+    let expected = [
+        (
+            "invalid_data_field_name_does_not_match_type_field_name",
+            "message.from: unexpected key \"wallet\": struct Person has no such field",
+        ),
+        (
+            "invalid_char_string_invalid_for_int_type",
+            "message.to.balance: \"how do you do?\" is not an integer",
+        ),
+        (
+            "invalid_single_array_value_for_nested_array_type",
+            "message.to: person[2][][4] takes exactly 4 items, got 1",
+        ),
+        (
+            "invalid_bad_uint_field_type_in_types_passed_an_int",
+            "types.Person.balance: \"uint25689\" is not a valid type: uintN takes N from 8 to \
+             256 in steps of 8",
+        ),
+        (
+            "invalid_undefined_field_type_in_types",
+            "types.Mail.from: \"Hello Person\" is not a valid type",
+        ),
+        (
+            "invalid_bad_uint_field_type_in_types_passed_a_string",
+            "types.Person.balance: \"uint25689\" is not a valid type",
+        ),
+        (
+            "invalid_custom_typed_used_but_not_defined",
+            "types.Mail.attachments: unknown type \"Attachment[]\": \"Attachment\" is neither",
+        ),
+        (
+            "invalid_string_array_value_for_nested_string_array_type",
+            "message.from.nicknames[0]: expected an array (string[]), got a string",
+        ),
+        (
+            "one_arg_invalid_domain_value_not_in_domain_types",
+            "domain: unexpected key \"salt\": struct EIP712Domain has no such field",
+        ),
+        (
+            "one_arg_invalid_domain_type_not_in_domain_values",
+            "domain: the required key \"salt\" is missing",
+        ),
+        // eth-account: Person is not the root type. Here: the message is not a Person.
+        (
+            "one_arg_invalid_non_primary_type_for_primary_type",
+            "message: unexpected key \"from\": struct Person has no such field",
+        ),
+        (
+            "one_arg_invalid_undefined_type_for_primary_type",
+            "primaryType: \"Horse\" is not a struct defined in types",
+        ),
+    ];
+    let mut messages = eth_account_file(&dir, "eip712_messages_invalid.json");
+    messages.extend(eth_account_file(
+        &dir,
+        "eip712_messages_one_arg_invalid.json",
+    ));
+    assert_eq!(messages.len(), expected.len());
+    for (name, message) in &messages {
+        let (_, reason) = expected
+            .iter()
+            .find(|(listed, _)| listed == name)
+            .unwrap_or_else(|| panic!("{name} has no expected message"));
+        let refused = refusal(message);
+        println!("{name}: {refused}");
+        assert!(refused.contains(reason), "{name}: {refused}");
+    }
+}
+
+/// Messages only some implementations accept. keyward accepts the one all fields of which are
+/// present and refuses the rest, each for a rule in the module documentation.
+#[test]
+fn eth_account_partially_valid_messages_follow_the_strict_rules() {
+    let Some(dir) = shared_vectors() else { return };
+    let expected = [
+        (
+            "valid_space_in_custom_type_metamask_returns_empty_string_if_non_alphanum_in_custom_type",
+            Some("types: \"Per son\" is not a valid struct name"),
+        ),
+        (
+            "valid_missing_eip712_type_metamask_ignores_domain_data_if_domain_types_not_present",
+            Some("types.EIP712Domain: it is missing"),
+        ),
+        (
+            "valid_missing_primary_type_key_metamask_requires_primary_type_key",
+            Some("typed data: the required key \"primaryType\" is missing"),
+        ),
+        (
+            "valid_missing_primary_type_key_and_eip712domain_type_metamask_needs_primarytype",
+            Some("types.EIP712Domain: it is missing"),
+        ),
+        (
+            "valid_int_value_for_string_type_ethers_handles_mismatched_type_and_value_differently",
+            Some("message.contents: expected a string, got a number"),
+        ),
+        (
+            "valid_null_value_for_custom_type_ethers_requires_non_null",
+            Some("message.to: expected an object (struct Person), got null"),
+        ),
+        (
+            "valid_nested_structs_ethers_does_not_accept_recursive_custom_type_arrays",
+            None,
+        ),
+        (
+            "valid_eip712_example_ethers_does_not_accept_recursive_custom_types",
+            Some("message.from.friend: the required key \"friend\" is missing"),
+        ),
+    ];
+    let mut messages = eth_account_file(&dir, "eip712_messages_valid_py_and_ethers.json");
+    messages.extend(eth_account_file(
+        &dir,
+        "eip712_messages_valid_py_and_metamask.json",
+    ));
+    assert_eq!(messages.len(), expected.len());
+    for (name, message) in &messages {
+        let (_, reason) = expected
+            .iter()
+            .find(|(listed, _)| listed == name)
+            .unwrap_or_else(|| panic!("{name} has no expectation"));
+        match reason {
+            None => check_hashes(name, &parse(message).unwrap()),
+            Some(reason) => {
+                let refused = refusal(message);
+                println!("{name}: {refused}");
+                assert!(refused.contains(reason), "{name}: {refused}");
+            }
+        }
+    }
 }
 
 // --- domain-only signing -------------------------------------------------------------------------
