@@ -11,6 +11,7 @@ pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod confirm;
+pub mod eip712;
 pub mod files;
 pub mod harden;
 pub mod hd;
