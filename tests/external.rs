@@ -48,8 +48,8 @@ fn the_official_python_sdk_drives_the_real_binary_in_both_generations() {
         assert_eq!(seen["protocol_version"], version, "{mode}");
         assert_eq!(seen["server"], "keyward", "{mode}");
         assert_eq!(seen["version"], env!("CARGO_PKG_VERSION"), "{mode}");
-        assert_eq!(seen["tools"].as_array().unwrap().len(), 11, "{mode}");
-        // The five tools that ask the key to sign are the only ones not read-only.
+        assert_eq!(seen["tools"].as_array().unwrap().len(), 12, "{mode}");
+        // The six tools that ask the key to sign are the only ones not read-only.
         assert_eq!(
             seen["read_only"]
                 .as_array()
@@ -57,7 +57,7 @@ fn the_official_python_sdk_drives_the_real_binary_in_both_generations() {
                 .iter()
                 .filter(|r| **r == false)
                 .count(),
-            5,
+            6,
             "{mode}"
         );
         assert_eq!(seen["accounts"]["accounts"][0]["label"], "main", "{mode}");

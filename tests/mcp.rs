@@ -66,6 +66,7 @@ async fn both_protocol_generations_name_keyward_and_serve_the_same_tools() {
             "wallet_approve_token",
             "wallet_revoke_approval",
             "wallet_sign_message",
+            "wallet_sign_typed_data",
             "wallet_contract_call",
             "wallet_request_status"
         ]
@@ -109,7 +110,7 @@ async fn the_real_binary_serves_both_generations_over_stdio() {
                 .name,
             "keyward"
         );
-        assert_eq!(client.list_all_tools().await.unwrap().len(), 11);
+        assert_eq!(client.list_all_tools().await.unwrap().len(), 12);
         let result = call(&client, "wallet_accounts", json!({})).await;
         assert_eq!(ok(&result)["accounts"][9]["label"], "account-9");
         client.cancel().await.unwrap();
@@ -412,7 +413,7 @@ async fn a_thousand_random_argument_objects_never_break_the_server() {
         errors > 500,
         "the generator should mostly produce bad input"
     );
-    assert_eq!(client.list_all_tools().await.unwrap().len(), 11);
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 12);
     assert_eq!(
         ok(&call(&client, "wallet_accounts", json!({})).await)["accounts"][0]["label"],
         "main"

@@ -383,3 +383,91 @@ async fn with_blind_signing_allowed_unreadable_calldata_carries_the_warning_and_
     assert_eq!(mined["state"], "mined", "{mined}");
     assert_eq!(rig.nonce(MAIN), nonce + 1);
 }
+
+#[tokio::test]
+async fn a_permit_signed_through_keyward_is_accepted_by_the_token_and_sets_the_allowance() {
+    use crate::support::anvil::PERMIT_DOLLAR;
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    rig.anvil.deploy_permit_dollar();
+    const SPENDER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    let typed = json!({
+        "types": {
+            "EIP712Domain": [
+                { "name": "name", "type": "string" },
+                { "name": "version", "type": "string" },
+                { "name": "chainId", "type": "uint256" },
+                { "name": "verifyingContract", "type": "address" }
+            ],
+            "Permit": [
+                { "name": "owner", "type": "address" },
+                { "name": "spender", "type": "address" },
+                { "name": "value", "type": "uint256" },
+                { "name": "nonce", "type": "uint256" },
+                { "name": "deadline", "type": "uint256" }
+            ]
+        },
+        "primaryType": "Permit",
+        "domain": { "name": "Permit Dollar", "version": "1", "chainId": 31337, "verifyingContract": PERMIT_DOLLAR },
+        "message": { "owner": MAIN, "spender": SPENDER, "value": "4200000", "nonce": 0, "deadline": "99999999999" }
+    });
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_sign_typed_data",
+        json!({ "typed_data": typed }),
+    )
+    .await)
+    .clone();
+    let review = prepared["review"].as_str().unwrap();
+    for expected in [
+        "Sign Permit for \"Permit Dollar\" as main",
+        "chain id 31337 (anvil)",
+        "value: 4200000",
+        "spender: 0x7099 7970 C518 12dc 3A01 0C7d 01b5 0e0d 17dc 79C8",
+    ] {
+        assert!(review.contains(expected), "{expected:?} missing:\n{review}");
+    }
+    let _ = approve(&prepared, Human::default()).await;
+    let signed = rig.settle(prepared["request_id"].as_str().unwrap()).await;
+    assert_eq!(signed["state"], "signed", "{signed}");
+    let signature = signed["signature"].as_str().unwrap();
+    let bytes = hex::decode(&signature[2..]).unwrap();
+
+    // The token checks the signature itself: cast submits it, and the allowance is the value.
+    let cast = foundry_tool("cast").expect("cast is installed with anvil");
+    let empty = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(&cast)
+            .current_dir(empty.path())
+            .args(args)
+            .args(["--rpc-url", &rig.anvil.url])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    run(&[
+        "send",
+        "--private-key",
+        // Anvil's published key 2 pays for the submission; the permit is main's.
+        "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+        PERMIT_DOLLAR,
+        "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)",
+        MAIN,
+        SPENDER,
+        "4200000",
+        "99999999999",
+        &bytes[64].to_string(),
+        &format!("0x{}", hex::encode(&bytes[..32])),
+        &format!("0x{}", hex::encode(&bytes[32..64])),
+    ]);
+    let allowance = run(&[
+        "call",
+        PERMIT_DOLLAR,
+        "allowance(address,address)(uint256)",
+        MAIN,
+        SPENDER,
+    ]);
+    assert_eq!(allowance.split_whitespace().next().unwrap(), "4200000");
+}

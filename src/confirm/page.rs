@@ -314,6 +314,7 @@ fn render(page: &Page, request: &Request, message: Option<Result<String, String>
             meant = match request.signs {
                 Signs::Transaction => "the recipient, the amount, the fees and the network",
                 Signs::Message => "the account and every line of the message",
+                Signs::TypedData => "the account, the domain, its chain and every field",
             },
             expires = utc(request.expires),
         ));

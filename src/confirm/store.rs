@@ -86,6 +86,8 @@ pub enum Signs {
     Transaction,
     /// An EIP-191 personal message; the signature is the result.
     Message,
+    /// EIP-712 typed data (its JSON); the signature is the result.
+    TypedData,
 }
 
 /// What a request spends, for the policy ledger: an asset and an amount in base units.
@@ -175,6 +177,15 @@ impl Request {
             Signs::Message => Message::Personal(
                 hex::decode(&self.payload).map_err(|_| self.corrupt("payload is not hex"))?,
             ),
+            Signs::TypedData => {
+                let json = hex::decode(&self.payload)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok())
+                    .ok_or_else(|| self.corrupt("payload is not hex of UTF-8 JSON"))?;
+                let data = crate::eip712::parse(&json)
+                    .map_err(|_| self.corrupt("payload is not valid typed data"))?;
+                Message::Typed(Box::new(data))
+            }
         };
         if message.signing_hash() != self.digest {
             return Err(self.corrupt("payload does not match its digest"));

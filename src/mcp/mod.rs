@@ -258,6 +258,7 @@ impl Server {
                 filed(self.limited(self.approve_token(arguments, true)).await)
             }
             tools::SIGN_MESSAGE => filed(self.limited(self.sign_message(arguments)).await),
+            tools::SIGN_TYPED_DATA => filed(self.limited(self.sign_typed_data(arguments)).await),
             tools::CONTRACT_CALL => filed(self.limited(self.contract_call(arguments)).await),
             tools::REQUEST_STATUS => done(self.request_status(arguments, ctx).await),
             _ => return None,

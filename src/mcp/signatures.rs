@@ -16,7 +16,7 @@ use super::tools::{self, MAX_MESSAGE};
 use crate::audit::Kind;
 use crate::confirm::store::Signs;
 use crate::keystore::find_account;
-use crate::review::{MessageInput, personal_message};
+use crate::review::{MessageInput, TypedInput, personal_message, typed_data};
 use crate::signer::message::personal_hash;
 
 impl Server {
@@ -87,6 +87,88 @@ impl Server {
                 counterparty: Address::ZERO,
                 digest: personal_hash(&message),
                 payload: hex::encode(&message),
+                review,
+                spend: None,
+            },
+        )
+    }
+
+    pub(super) async fn sign_typed_data(
+        &self,
+        arguments: Option<&JsonObject>,
+    ) -> Result<Filed, ToolError> {
+        let args = Arguments::parse(arguments, tools::SIGN_TYPED_DATA_ARGS)?;
+        let (network, _) = self.network(args.network()?)?;
+        // The JSON of eth_signTypedData_v4, as a string or as the object itself.
+        let json = match args.get("typed_data") {
+            None => return Err(ArgError::Missing { name: "typed_data" }.into()),
+            Some(serde_json::Value::String(text)) => text.clone(),
+            Some(object @ serde_json::Value::Object(_)) => object.to_string(),
+            Some(_) => {
+                return Err(invalid(
+                    "typed_data",
+                    "must be the eth_signTypedData_v4 JSON, as an object or a string",
+                )
+                .into());
+            }
+        };
+        let data =
+            crate::eip712::parse(&json).map_err(|err| invalid("typed_data", &err.to_string()))?;
+        let vault = self.vault()?;
+        let position = match args.selector("from")? {
+            Some(selector) => {
+                find_account(vault.accounts(), &selector).map_err(|_| ToolError::UnknownAccount)?
+            }
+            None => 0,
+        };
+        let account = &vault.accounts()[position];
+        let contract_name = match data.domain().verifying_contract {
+            Some(contract) => {
+                let book = crate::policy::AddressBook::load(&self.desk().data_dir)
+                    .map_err(|err| ToolError::Unavailable(err.to_string()))?;
+                network
+                    .tokens
+                    .iter()
+                    .find(|t| t.address == contract)
+                    .map(|t| {
+                        format!(
+                            "the token {} (in keyward's configuration)",
+                            t.symbol.as_deref().unwrap_or("without a symbol")
+                        )
+                    })
+                    .or_else(|| {
+                        book.name_of(contract)
+                            .map(|name| format!("{name} (address book)"))
+                    })
+                    .or_else(|| {
+                        vault
+                            .accounts()
+                            .iter()
+                            .find(|a| a.address == contract)
+                            .map(|a| format!("{} (your account)", a.label))
+                    })
+            }
+            None => None,
+        };
+        let review = typed_data(&TypedInput {
+            from_label: &account.label.to_string(),
+            from: account.address,
+            data: &data,
+            network: &network.name,
+            chain_id: network.chain_id,
+            contract_name,
+        });
+        self.file(
+            &args,
+            Filing {
+                kind: "typed_data",
+                signs: Signs::TypedData,
+                network: network.name.clone(),
+                account: position,
+                from: account.address,
+                counterparty: Address::ZERO,
+                digest: data.signing_hash(),
+                payload: hex::encode(json.as_bytes()),
                 review,
                 spend: None,
             },

@@ -25,6 +25,7 @@ pub(crate) const TRANSFER: &str = "wallet_transfer";
 pub(crate) const APPROVE_TOKEN: &str = "wallet_approve_token";
 pub(crate) const REVOKE_APPROVAL: &str = "wallet_revoke_approval";
 pub(crate) const SIGN_MESSAGE: &str = "wallet_sign_message";
+pub(crate) const SIGN_TYPED_DATA: &str = "wallet_sign_typed_data";
 pub(crate) const CONTRACT_CALL: &str = "wallet_contract_call";
 pub(crate) const REQUEST_STATUS: &str = "wallet_request_status";
 
@@ -44,8 +45,10 @@ pub(crate) const FUND_TOOLS: &[&str] = &[
     APPROVE_TOKEN,
     REVOKE_APPROVAL,
     SIGN_MESSAGE,
+    SIGN_TYPED_DATA,
     CONTRACT_CALL,
 ];
+pub(crate) const SIGN_TYPED_DATA_ARGS: &[&str] = &["from", "typed_data", "network"];
 pub(crate) const CONTRACT_CALL_ARGS: &[&str] =
     &["from", "to", "value", "function", "args", "data", "network"];
 /// The longest message `wallet_sign_message` takes, in bytes.
@@ -315,6 +318,30 @@ pub(crate) static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         .with_raw_output_schema(schema_for_output::<RequestOutput>())
         .annotate(moves_funds("Sign a message")),
         Tool::new(
+            SIGN_TYPED_DATA,
+            "Asks the wallet's owner to sign EIP-712 typed data (eth_signTypedData_v4) and files \
+             it as a request that waits for the owner, as wallet_transfer does. The parser is \
+             strict: every field declared and present, integers in range, no floats, checksummed \
+             addresses. The review shows the domain (name, version, chain id, verifying \
+             contract), the primary type, every field, and the domain, message and signing \
+             hashes; a domain for another chain or with no chain id, and an unknown verifying \
+             contract, are warned about. Once approved, the request's result holds the 65-byte \
+             signature.",
+            object(
+                json!({
+                    "from": from(),
+                    "typed_data": {
+                        "type": "object",
+                        "description": "The eth_signTypedData_v4 JSON {types, primaryType, domain, message}. The same JSON as a string is also accepted."
+                    },
+                    "network": network(),
+                }),
+                &["typed_data"],
+            ),
+        )
+        .with_raw_output_schema(schema_for_output::<RequestOutput>())
+        .annotate(moves_funds("Sign typed data")),
+        Tool::new(
             CONTRACT_CALL,
             "Prepares a call to a contract and files it as a request that waits for the wallet's \
              owner, as wallet_transfer does. Give the function as a Solidity signature with its \
@@ -396,6 +423,7 @@ mod tests {
             (APPROVE_TOKEN, APPROVE_ARGS),
             (REVOKE_APPROVAL, REVOKE_ARGS),
             (SIGN_MESSAGE, SIGN_MESSAGE_ARGS),
+            (SIGN_TYPED_DATA, SIGN_TYPED_DATA_ARGS),
             (CONTRACT_CALL, CONTRACT_CALL_ARGS),
             (REQUEST_STATUS, REQUEST_STATUS_ARGS),
         ] {

@@ -533,8 +533,10 @@ fn token_lines(text: &mut Text, token: &TokenView) {
 
 mod call;
 mod message;
+mod typed;
 pub use call::CallReading;
 pub use message::{MessageInput, personal_message};
+pub use typed::{TypedInput, typed_data};
 
 #[cfg(test)]
 mod tests;

@@ -425,3 +425,45 @@ fn safe_delegatecall_review() {
             .any(|w| w.severity == Severity::Critical && w.text.contains("delegatecall"))
     );
 }
+
+/// EIP-712's Mail example (ethereum/EIPs assets/eip-712/Example.js), typed in.
+const MAIL: &str = r#"{"types":{"EIP712Domain":[{"name":"name","type":"string"},{"name":"version","type":"string"},{"name":"chainId","type":"uint256"},{"name":"verifyingContract","type":"address"}],"Person":[{"name":"name","type":"string"},{"name":"wallet","type":"address"}],"Mail":[{"name":"from","type":"Person"},{"name":"to","type":"Person"},{"name":"contents","type":"string"}]},"primaryType":"Mail","domain":{"name":"Ether Mail","version":"1","chainId":1,"verifyingContract":"0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"},"message":{"from":{"name":"Cow","wallet":"0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},"to":{"name":"Bob","wallet":"0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},"contents":"Hello, Bob!"}}"#;
+
+#[test]
+fn mail_review() {
+    let data = crate::eip712::parse(MAIL).unwrap();
+    // On mainnet, as the example is: no chain warning, only the unknown contract.
+    let review = typed_data(&TypedInput {
+        from_label: "main",
+        from: MAIN,
+        data: &data,
+        network: "mainnet",
+        chain_id: 1,
+        contract_name: None,
+    });
+    check("mail", &review);
+    for hash in [
+        "0xf2cee375fa42b42143804025fc449deafd50cc031ca257e0b194a650a912090f",
+        "0xc52c0ee5d84264471806290a3f2c4cecfc5490626bf912d01f240d7a274b371e",
+        "0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2",
+    ] {
+        assert!(
+            review.text.contains(hash),
+            "{hash} missing:\n{}",
+            review.text
+        );
+    }
+    assert_eq!(review.warnings.len(), 1, "{:?}", review.warnings);
+
+    // The same data asked for on anvil: the domain names another chain.
+    let review = typed_data(&TypedInput {
+        from_label: "main",
+        from: MAIN,
+        data: &data,
+        network: "anvil",
+        chain_id: 31337,
+        contract_name: None,
+    });
+    assert_eq!(review.warnings[0].severity, Severity::Critical);
+    assert!(review.warnings[0].text.contains("another chain"));
+}

@@ -6,6 +6,7 @@
 use alloy::primitives::{B256, keccak256};
 
 use crate::chain::tx::TxSignature;
+use crate::eip712::TypedData;
 
 /// The content of a signature request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,8 @@ pub enum Message {
     /// EIP-191 version 0x45 (`personal_sign`): the bytes, prefixed with
     /// `"\x19Ethereum Signed Message:\n"` and their length in decimal.
     Personal(Vec<u8>),
+    /// EIP-712 typed data: keccak256(0x19 0x01 ‖ domainSeparator ‖ hashStruct(message)).
+    Typed(Box<TypedData>),
 }
 
 impl Message {
@@ -20,6 +23,7 @@ impl Message {
     pub fn signing_hash(&self) -> B256 {
         match self {
             Self::Personal(bytes) => personal_hash(bytes),
+            Self::Typed(data) => data.signing_hash(),
         }
     }
 }
