@@ -7,8 +7,8 @@
 //!
 //! The parser refuses anything that two implementations could read differently, because the
 //! review would then show one thing while the signature covers another. Decisions:
-//! - **Limits first.** Input over [`MAX_INPUT_LEN`] and JSON nested deeper than [`MAX_DEPTH`] are
-//!   refused before anything else is looked at; the JSON reader never recurses. At most
+//! - **Limits first.** Input over [`MAX_INPUT_LEN`] is refused before it is read; the JSON reader
+//!   never recurses and stops at the first container nested deeper than [`MAX_DEPTH`]. At most
 //!   [`MAX_STRUCT_TYPES`] struct definitions, [`MAX_DEPTH`] array dimensions per type, and an
 //!   `encodeType` of at most [`MAX_ENCODED_TYPE_LEN`] bytes, so hashing stays cheap.
 //! - **Integers** are a JSON integer, a decimal string or a 0x hex string, range-checked against
@@ -32,9 +32,9 @@
 //! - **Addresses** are `0x` and 40 hex digits; mixed case must be the EIP-55 checksum.
 //! - A JSON key repeated within one object is refused.
 //!
-//! This module must never panic or recurse without bound on any input, never accept a second
-//! spelling of the same signed value, and never touch key material: it computes what is signed,
-//! [`crate::signer`] signs it.
+//! This module must never panic or recurse without bound on any input, never accept input that
+//! two readers could take for different values, and never touch key material: it computes what
+//! is signed, [`crate::signer`] signs it.
 
 mod json;
 mod path;

@@ -1,7 +1,7 @@
 //! Values: checks each JSON value against its declared type, normalizes it into a [`Node`], and
 //! computes its EIP-712 encoding (`encodeData`) in the same pass.
 //!
-//! One spelling per value: an integer is a JSON integer, a decimal string or a 0x hex string
+//! Each value has one reading: an integer is a JSON integer, a decimal string or a 0x hex string
 //! (never `5.0` or `1e3`); bytes are 0x hex of the exact length; a struct is an object with
 //! exactly its fields. Recursion here follows the JSON nesting, which the reader already bounded.
 
