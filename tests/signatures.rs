@@ -471,3 +471,120 @@ async fn a_permit_signed_through_keyward_is_accepted_by_the_token_and_sets_the_a
     ]);
     assert_eq!(allowance.split_whitespace().next().unwrap(), "4200000");
 }
+
+fn permit2_single(amount: &str) -> Value {
+    json!({
+        "types": {
+            "EIP712Domain": [
+                { "name": "name", "type": "string" },
+                { "name": "chainId", "type": "uint256" },
+                { "name": "verifyingContract", "type": "address" }
+            ],
+            "PermitDetails": [
+                { "name": "token", "type": "address" },
+                { "name": "amount", "type": "uint160" },
+                { "name": "expiration", "type": "uint48" },
+                { "name": "nonce", "type": "uint48" }
+            ],
+            "PermitSingle": [
+                { "name": "details", "type": "PermitDetails" },
+                { "name": "spender", "type": "address" },
+                { "name": "sigDeadline", "type": "uint256" }
+            ]
+        },
+        "primaryType": "PermitSingle",
+        "domain": { "name": "Permit2", "chainId": 31337, "verifyingContract": "0x000000000022D473030F116dDEE9F6B43aC78BA3" },
+        "message": {
+            "details": {
+                "token": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                "amount": amount,
+                "expiration": "1798761599",
+                "nonce": "0"
+            },
+            "spender": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            "sigDeadline": "1798761599"
+        }
+    })
+}
+
+const UINT160_MAX: &str = "1461501637330902918203684832716283019655932542975";
+
+#[tokio::test]
+async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_parsers_message() {
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    let result = call(
+        &rig.client,
+        "wallet_sign_typed_data",
+        json!({ "typed_data": permit2_single(UINT160_MAX) }),
+    )
+    .await;
+    let (kind, message) = tool_error(&result);
+    assert_eq!(kind, "refused", "{message}");
+    assert!(message.contains("unlimited"), "{message}");
+    assert_eq!(
+        result.structured_content.as_ref().unwrap()["error"]["refusal"]["rule"],
+        "policy.unlimited_approvals"
+    );
+    // A limited one is filed; as a string of JSON too.
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_sign_typed_data",
+        json!({ "typed_data": permit2_single("1000000").to_string() }),
+    )
+    .await)
+    .clone();
+    assert_eq!(prepared["state"], "awaiting_approval");
+    assert!(
+        prepared["review"]
+            .as_str()
+            .unwrap()
+            .contains("amount: 1000000")
+    );
+
+    let mut float = permit2_single("1000000");
+    float["message"]["sigDeadline"] = json!(5.0);
+    let mut missing = permit2_single("1000000");
+    missing["message"]["details"]
+        .as_object_mut()
+        .unwrap()
+        .remove("nonce");
+    for (typed, expected) in [
+        (float, "sigDeadline"),
+        (missing, "nonce"),
+        (json!("not json"), "typed_data"),
+        (json!(42), "object or a string"),
+    ] {
+        let (kind, message) = tool_error(
+            &call(
+                &rig.client,
+                "wallet_sign_typed_data",
+                json!({ "typed_data": typed }),
+            )
+            .await,
+        );
+        assert_eq!(kind, "invalid_argument", "{message}");
+        assert!(message.contains(expected), "{message} lacks {expected:?}");
+    }
+
+    // Allowed by the policy: filed, with the critical warning, and still needs the human.
+    let Some(rig) = Rig::start("unlimited_approvals = true").await else {
+        return;
+    };
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_sign_typed_data",
+        json!({ "typed_data": permit2_single(UINT160_MAX) }),
+    )
+    .await)
+    .clone();
+    assert_eq!(prepared["state"], "awaiting_approval");
+    assert_eq!(prepared["warnings"][0]["severity"], "critical");
+    assert!(
+        prepared["warnings"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("UNLIMITED")
+    );
+}

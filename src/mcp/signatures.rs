@@ -16,7 +16,7 @@ use super::tools::{self, MAX_MESSAGE};
 use crate::audit::Kind;
 use crate::confirm::store::Signs;
 use crate::keystore::find_account;
-use crate::review::{MessageInput, TypedInput, personal_message, typed_data};
+use crate::review::{MessageInput, TypedInput, grants_unlimited, personal_message, typed_data};
 use crate::signer::message::personal_hash;
 
 impl Server {
@@ -114,6 +114,23 @@ impl Server {
         };
         let data =
             crate::eip712::parse(&json).map_err(|err| invalid("typed_data", &err.to_string()))?;
+        if grants_unlimited(&data)
+            && let Err(refusal) = crate::policy::check_unlimited(&self.inner.config, true)
+        {
+            self.desk().log(
+                Kind::PolicyDenied,
+                None,
+                serde_json::json!({ "rule": refusal.rule(), "at": "prepare" }),
+            );
+            return Err(ToolError::Refused {
+                rule: refusal.rule(),
+                message: format!(
+                    "refused by policy: this {} is an unlimited spending authorization; {refusal}",
+                    data.primary_type()
+                ),
+                review: None,
+            });
+        }
         let vault = self.vault()?;
         let position = match args.selector("from")? {
             Some(selector) => {

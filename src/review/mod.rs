@@ -536,7 +536,7 @@ mod message;
 mod typed;
 pub use call::CallReading;
 pub use message::{MessageInput, personal_message};
-pub use typed::{TypedInput, typed_data};
+pub use typed::{TypedInput, grants_unlimited, typed_data};
 
 #[cfg(test)]
 mod tests;

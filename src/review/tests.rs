@@ -467,3 +467,94 @@ fn mail_review() {
     assert_eq!(review.warnings[0].severity, Severity::Critical);
     assert!(review.warnings[0].text.contains("another chain"));
 }
+
+fn typed_review(json: &serde_json::Value) -> Review {
+    let data = crate::eip712::parse(&json.to_string()).unwrap();
+    typed_data(&TypedInput {
+        from_label: "main",
+        from: MAIN,
+        data: &data,
+        network: "anvil",
+        chain_id: 31337,
+        contract_name: Some("the token TUSD (in keyward's configuration)".into()),
+    })
+}
+
+#[test]
+fn permit_review() {
+    let review = typed_review(&serde_json::json!({
+        "types": {
+            "EIP712Domain": [
+                { "name": "name", "type": "string" },
+                { "name": "version", "type": "string" },
+                { "name": "chainId", "type": "uint256" },
+                { "name": "verifyingContract", "type": "address" }
+            ],
+            "Permit": [
+                { "name": "owner", "type": "address" },
+                { "name": "spender", "type": "address" },
+                { "name": "value", "type": "uint256" },
+                { "name": "nonce", "type": "uint256" },
+                { "name": "deadline", "type": "uint256" }
+            ]
+        },
+        "primaryType": "Permit",
+        "domain": { "name": "Test Dollar", "version": "1", "chainId": 31337, "verifyingContract": TUSD.to_string() },
+        "message": { "owner": MAIN.to_string(), "spender": FRIEND.to_string(), "value": "115792089237316195423570985008687907853269984665640564039457584007913129639935", "nonce": 0, "deadline": "1798761599" }
+    }));
+    check("permit_unlimited", &review);
+    let limited = crate::eip712::parse(
+        &serde_json::json!({
+            "types": {
+                "EIP712Domain": [{ "name": "name", "type": "string" }],
+                "Permit": [{ "name": "value", "type": "uint256" }]
+            },
+            "primaryType": "Permit",
+            "domain": { "name": "x" },
+            "message": { "value": "1" }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    assert!(!grants_unlimited(&limited));
+    assert_eq!(review.warnings[0].severity, Severity::Critical);
+}
+
+#[test]
+fn permit2_batch_review() {
+    let details = |token: Address, amount: &str| serde_json::json!({ "token": token.to_string(), "amount": amount, "expiration": "1798761599", "nonce": "0" });
+    let review = typed_review(&serde_json::json!({
+        "types": {
+            "EIP712Domain": [
+                { "name": "name", "type": "string" },
+                { "name": "chainId", "type": "uint256" },
+                { "name": "verifyingContract", "type": "address" }
+            ],
+            "PermitDetails": [
+                { "name": "token", "type": "address" },
+                { "name": "amount", "type": "uint160" },
+                { "name": "expiration", "type": "uint48" },
+                { "name": "nonce", "type": "uint48" }
+            ],
+            "PermitBatch": [
+                { "name": "details", "type": "PermitDetails[]" },
+                { "name": "spender", "type": "address" },
+                { "name": "sigDeadline", "type": "uint256" }
+            ]
+        },
+        "primaryType": "PermitBatch",
+        "domain": { "name": "Permit2", "chainId": 31337, "verifyingContract": TUSD.to_string() },
+        "message": {
+            "details": [details(TUSD, "1000000"), details(FRIEND, "1461501637330902918203684832716283019655932542975")],
+            "spender": FRIEND.to_string(),
+            "sigDeadline": "1798761599"
+        }
+    }));
+    check("permit2_batch_unlimited", &review);
+    assert!(
+        review.text.contains("details: PermitDetails[] (2 items)"),
+        "{}",
+        review.text
+    );
+    assert!(review.warnings.iter().any(|w| w.text.contains("UNLIMITED")));
+}

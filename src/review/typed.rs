@@ -122,6 +122,16 @@ pub fn typed_data(input: &TypedInput<'_>) -> Review {
         text.line("Domain", "empty");
     }
 
+    if grants_unlimited(data) {
+        warnings.push(Warning {
+            severity: Severity::Critical,
+            text: "UNLIMITED spending authorization: whoever holds this signature can let the \
+                   spender take every token of this kind the account holds, until it expires \
+                   or is revoked"
+                .into(),
+            blocks: false,
+        });
+    }
     text.line("Type", data.primary_type());
     match data.message() {
         Some(message) => {
@@ -223,4 +233,45 @@ fn quoted(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Whether the typed data is a spending authorization without a limit: an EIP-2612 `Permit` of
+/// the largest uint256, a DAI-style `Permit` with `allowed: true`, or a Permit2 permit
+/// (`PermitSingle`, `PermitBatch`, `PermitTransferFrom`, `PermitBatchTransferFrom`) of the
+/// largest amount its type holds.
+pub fn grants_unlimited(data: &TypedData) -> bool {
+    let Some(message) = data.message() else {
+        return false;
+    };
+    let uint160_max = (U256::from(1u8) << 160) - U256::from(1u8);
+    let unlimited =
+        |node: Option<&Node>, max: U256| matches!(node, Some(Node::Uint(amount)) if *amount >= max);
+    let each = |node: Option<&Node>, field: &str, max: U256| match node {
+        Some(Node::Array { items, .. }) => {
+            items.iter().any(|item| unlimited(member(item, field), max))
+        }
+        Some(item @ Node::Struct { .. }) => unlimited(member(item, field), max),
+        _ => false,
+    };
+    match data.primary_type() {
+        "Permit" => {
+            unlimited(member(message, "value"), U256::MAX)
+                || matches!(member(message, "allowed"), Some(Node::Bool(true)))
+        }
+        "PermitSingle" | "PermitBatch" => each(member(message, "details"), "amount", uint160_max),
+        "PermitTransferFrom" | "PermitBatchTransferFrom" => {
+            each(member(message, "permitted"), "amount", U256::MAX)
+        }
+        _ => false,
+    }
+}
+
+fn member<'a>(node: &'a Node, name: &str) -> Option<&'a Node> {
+    match node {
+        Node::Struct { members, .. } => members
+            .iter()
+            .find(|member| member.name == name)
+            .map(|member| &member.value),
+        _ => None,
+    }
 }
