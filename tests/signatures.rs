@@ -421,7 +421,7 @@ async fn a_permit_signed_through_keyward_is_accepted_by_the_token_and_sets_the_a
     .clone();
     let review = prepared["review"].as_str().unwrap();
     for expected in [
-        "Sign Permit for \"Permit Dollar\" as main",
+        "Authorize spending of 4200000 base units of tokens on anvil",
         "chain id 31337 (anvil)",
         "value: 4200000",
         "spender: 0x7099 7970 C518 12dc 3A01 0C7d 01b5 0e0d 17dc 79C8",
@@ -567,6 +567,22 @@ async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_pa
         assert_eq!(kind, "invalid_argument", "{message}");
         assert!(message.contains(expected), "{message} lacks {expected:?}");
     }
+
+    // A limited permit for a configured token spends from its limits.
+    let Some(limited) =
+        Rig::start("[[policy.limits]]\nasset = \"TUSD\"\nper_transaction = \"0.5\"\n").await
+    else {
+        return;
+    };
+    let result = call(
+        &limited.client,
+        "wallet_sign_typed_data",
+        json!({ "typed_data": permit2_single("1000000") }),
+    )
+    .await;
+    let (kind, message) = tool_error(&result);
+    assert_eq!(kind, "refused", "{message}");
+    assert!(message.contains("TUSD"), "{message}");
 
     // Allowed by the policy: filed, with the critical warning, and still needs the human.
     let Some(rig) = Rig::start("unlimited_approvals = true").await else {

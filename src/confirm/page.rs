@@ -26,6 +26,7 @@ use zeroize::Zeroizing;
 
 use super::store::{Request, Signs, State};
 use super::{Answer, ApprovalError, Desk};
+use crate::review::utc;
 use crate::secret::Secret;
 
 /// The largest form keyward reads; the real one is under 300 bytes.
@@ -330,38 +331,4 @@ fn render(page: &Page, request: &Request, message: Option<Result<String, String>
         .into_response();
     harden(&mut response);
     response
-}
-
-/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`, for a human (Howard Hinnant's civil-from-days).
-fn utc(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let seconds = unix % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        seconds / 3_600,
-        seconds % 3_600 / 60,
-        seconds % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::utc;
-
-    #[test]
-    fn times_are_shown_as_utc_dates() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
-        assert_eq!(utc(1_795_300_877), "2026-11-21 22:41:17 UTC");
-        assert_eq!(utc(4_102_444_799), "2099-12-31 23:59:59 UTC");
-    }
 }

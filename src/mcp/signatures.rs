@@ -15,8 +15,11 @@ use super::funds::Filing;
 use super::tools::{self, MAX_MESSAGE};
 use crate::audit::Kind;
 use crate::confirm::store::Signs;
+use crate::confirm::store::Spend;
 use crate::keystore::find_account;
-use crate::review::{MessageInput, TypedInput, grants_unlimited, personal_message, typed_data};
+use crate::review::{
+    MessageInput, TypedInput, authorization, grants_unlimited, personal_message, typed_data,
+};
 use crate::signer::message::personal_hash;
 
 impl Server {
@@ -167,6 +170,45 @@ impl Server {
             }
             None => None,
         };
+        let tokens: Vec<(Address, String, u8)> = network
+            .tokens
+            .iter()
+            .filter_map(|t| Some((t.address, t.symbol.clone()?, t.decimals?)))
+            .collect();
+        // A limited permit for one configured token spends from that token's limits.
+        let spend = authorization(&data).and_then(|found| match found.grants.as_slice() {
+            [grant] if !grant.unlimited && !grant.amount.is_zero() => tokens
+                .iter()
+                .find(|(address, ..)| *address == grant.token)
+                .map(|(_, symbol, decimals)| Spend {
+                    network: network.name.clone(),
+                    asset: symbol.clone(),
+                    base_units: grant.amount.to_string(),
+                    decimals: *decimals,
+                }),
+            _ => None,
+        });
+        if let Some(spend) = &spend {
+            let movement = crate::policy::Movement {
+                network: &spend.network,
+                asset: Some(&spend.asset),
+                amount: alloy::primitives::U256::from_str_radix(&spend.base_units, 10)
+                    .unwrap_or(alloy::primitives::U256::MAX),
+                decimals: spend.decimals,
+            };
+            if let Err(refusal) = crate::policy::check_limits(
+                &self.inner.config,
+                &self.desk().ledger,
+                &movement,
+                crate::confirm::guard::now(),
+            ) {
+                return Err(ToolError::Refused {
+                    rule: refusal.rule(),
+                    message: format!("refused by policy: {refusal}"),
+                    review: None,
+                });
+            }
+        }
         let review = typed_data(&TypedInput {
             from_label: &account.label.to_string(),
             from: account.address,
@@ -174,6 +216,7 @@ impl Server {
             network: &network.name,
             chain_id: network.chain_id,
             contract_name,
+            tokens: &tokens,
         });
         self.file(
             &args,
@@ -187,7 +230,7 @@ impl Server {
                 digest: data.signing_hash(),
                 payload: hex::encode(json.as_bytes()),
                 review,
-                spend: None,
+                spend,
             },
         )
     }

@@ -531,12 +531,33 @@ fn token_lines(text: &mut Text, token: &TokenView) {
     text.more(grouped(token.address));
 }
 
+/// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`, for a human (Howard Hinnant's civil-from-days).
+pub fn utc(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let seconds = unix % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        seconds / 3_600,
+        seconds % 3_600 / 60,
+        seconds % 60
+    )
+}
+
 mod call;
 mod message;
 mod typed;
 pub use call::CallReading;
 pub use message::{MessageInput, personal_message};
-pub use typed::{TypedInput, grants_unlimited, typed_data};
+pub use typed::{Authorization, Grant, TypedInput, authorization, grants_unlimited, typed_data};
 
 #[cfg(test)]
 mod tests;

@@ -440,6 +440,7 @@ fn mail_review() {
         network: "mainnet",
         chain_id: 1,
         contract_name: None,
+        tokens: &[],
     });
     check("mail", &review);
     for hash in [
@@ -463,6 +464,7 @@ fn mail_review() {
         network: "anvil",
         chain_id: 31337,
         contract_name: None,
+        tokens: &[],
     });
     assert_eq!(review.warnings[0].severity, Severity::Critical);
     assert!(review.warnings[0].text.contains("another chain"));
@@ -477,6 +479,7 @@ fn typed_review(json: &serde_json::Value) -> Review {
         network: "anvil",
         chain_id: 31337,
         contract_name: Some("the token TUSD (in keyward's configuration)".into()),
+        tokens: &[(TUSD, "TUSD".to_owned(), 6)],
     })
 }
 
@@ -557,4 +560,62 @@ fn permit2_batch_review() {
         review.text
     );
     assert!(review.warnings.iter().any(|w| w.text.contains("UNLIMITED")));
+}
+
+#[test]
+fn times_are_shown_as_utc_dates() {
+    assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+    assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+    assert_eq!(utc(1_795_300_877), "2026-11-21 22:41:17 UTC");
+    assert_eq!(utc(4_102_444_799), "2099-12-31 23:59:59 UTC");
+}
+
+#[test]
+fn permit2_single_review() {
+    let review = typed_review(&serde_json::json!({
+        "types": {
+            "EIP712Domain": [
+                { "name": "name", "type": "string" },
+                { "name": "chainId", "type": "uint256" },
+                { "name": "verifyingContract", "type": "address" }
+            ],
+            "PermitDetails": [
+                { "name": "token", "type": "address" },
+                { "name": "amount", "type": "uint160" },
+                { "name": "expiration", "type": "uint48" },
+                { "name": "nonce", "type": "uint48" }
+            ],
+            "PermitSingle": [
+                { "name": "details", "type": "PermitDetails" },
+                { "name": "spender", "type": "address" },
+                { "name": "sigDeadline", "type": "uint256" }
+            ]
+        },
+        "primaryType": "PermitSingle",
+        "domain": { "name": "Permit2", "chainId": 31337, "verifyingContract": TUSD.to_string() },
+        "message": {
+            "details": {
+                "token": TUSD.to_string(),
+                "amount": "1461501637330902918203684832716283019655932542975",
+                "expiration": "1798761599",
+                "nonce": "0"
+            },
+            "spender": FRIEND.to_string(),
+            "sigDeadline": "1796083199"
+        }
+    }));
+    check("permit2_single_unlimited", &review);
+    for expected in [
+        "Authorize spending of UNLIMITED TUSD on anvil",
+        "to spend UNLIMITED TUSD",
+        "0x7099 7970 C518 12dc 3A01 0C7d 01b5 0e0d 17dc 79C8",
+        "of the token 0x5FbD B231 5678 afec b367 f032 d93F 642f 6418 0aa3",
+        "until 2026-12-31 23:59:59 UTC",
+    ] {
+        assert!(
+            review.text.contains(expected),
+            "{expected:?} missing:\n{}",
+            review.text
+        );
+    }
 }

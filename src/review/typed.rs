@@ -20,6 +20,8 @@ pub struct TypedInput<'a> {
     /// The verifying contract's name when keyward knows it (a configured token, an address-book
     /// entry or an account).
     pub contract_name: Option<String>,
+    /// The network's configured tokens: address, symbol, decimals.
+    pub tokens: &'a [(Address, String, u8)],
 }
 
 pub fn typed_data(input: &TypedInput<'_>) -> Review {
@@ -30,6 +32,7 @@ pub fn typed_data(input: &TypedInput<'_>) -> Review {
         network,
         chain_id,
         ref contract_name,
+        tokens,
     } = *input;
     let domain = data.domain();
     let mut warnings = Vec::new();
@@ -45,7 +48,36 @@ pub fn typed_data(input: &TypedInput<'_>) -> Review {
         .as_deref()
         .map(|name| format!(" for {}", quoted(name)))
         .unwrap_or_default();
-    let title = format!("Sign {}{app} as {from_label}", data.primary_type());
+    let found = authorization(data);
+    let token_amount = |grant: &Grant| {
+        let configured = tokens.iter().find(|(address, ..)| *address == grant.token);
+        let symbol =
+            configured.map_or_else(|| "tokens".to_owned(), |(_, symbol, _)| symbol.clone());
+        if grant.unlimited {
+            format!("UNLIMITED {symbol}")
+        } else {
+            match configured {
+                Some((_, symbol, decimals)) => {
+                    format!(
+                        "{} {symbol}",
+                        crate::chain::units::format_units(grant.amount, *decimals)
+                    )
+                }
+                None => format!("{} base units of tokens", grant.amount),
+            }
+        }
+    };
+    let title = match &found {
+        Some(found) if found.grants.len() == 1 => format!(
+            "Authorize spending of {} on {network}",
+            token_amount(&found.grants[0])
+        ),
+        Some(found) => format!(
+            "Authorize spending of {} tokens on {network}",
+            found.grants.len()
+        ),
+        None => format!("Sign {}{app} as {from_label}", data.primary_type()),
+    };
     let mut text = Text(String::new());
     text.0.push_str(&format!("{title}\n{}\n", "-".repeat(64)));
     text.line(
@@ -54,6 +86,25 @@ pub fn typed_data(input: &TypedInput<'_>) -> Review {
     );
     text.line("From", from_label);
     text.more(grouped(from));
+    if let Some(found) = &found {
+        match found.spender {
+            Some(spender) => {
+                text.line("Authorizes", "the spender");
+                text.more(format!("  {}", grouped(spender)));
+            }
+            None => text.line("Authorizes", "a spender the data does not name"),
+        }
+        for grant in &found.grants {
+            text.more(format!("to spend {}", token_amount(grant)));
+            text.more(format!("  of the token {}", grouped(grant.token)));
+            if let Some(expires) = grant.expires {
+                text.more(format!("  until {}", when(expires)));
+            }
+        }
+        if let Some(deadline) = found.deadline {
+            text.more(format!("signature usable until {}", when(deadline)));
+        }
+    }
 
     let mut first = true;
     let mut domain_line = |text: &mut Text, value: String| {
@@ -235,34 +286,105 @@ fn quoted(text: &str) -> String {
     out
 }
 
-/// Whether the typed data is a spending authorization without a limit: an EIP-2612 `Permit` of
-/// the largest uint256, a DAI-style `Permit` with `allowed: true`, or a Permit2 permit
-/// (`PermitSingle`, `PermitBatch`, `PermitTransferFrom`, `PermitBatchTransferFrom`) of the
-/// largest amount its type holds.
-pub fn grants_unlimited(data: &TypedData) -> bool {
-    let Some(message) = data.message() else {
-        return false;
-    };
+/// A spending authorization recognized in typed data: EIP-2612 `Permit` (and DAI's variant)
+/// and Uniswap Permit2's `PermitSingle`, `PermitBatch`, `PermitTransferFrom` and
+/// `PermitBatchTransferFrom`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub spender: Option<Address>,
+    pub grants: Vec<Grant>,
+    /// Until when the signature may be used.
+    pub deadline: Option<U256>,
+}
+
+/// One token the spender may move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub token: Address,
+    pub amount: U256,
+    /// The largest amount the field holds: everything, now and later.
+    pub unlimited: bool,
+    /// When the allowance itself ends (Permit2's `expiration`), if it does.
+    pub expires: Option<U256>,
+}
+
+pub fn authorization(data: &TypedData) -> Option<Authorization> {
+    let message = data.message()?;
     let uint160_max = (U256::from(1u8) << 160) - U256::from(1u8);
-    let unlimited =
-        |node: Option<&Node>, max: U256| matches!(node, Some(Node::Uint(amount)) if *amount >= max);
-    let each = |node: Option<&Node>, field: &str, max: U256| match node {
-        Some(Node::Array { items, .. }) => {
-            items.iter().any(|item| unlimited(member(item, field), max))
-        }
-        Some(item @ Node::Struct { .. }) => unlimited(member(item, field), max),
-        _ => false,
+    let address = |node: Option<&Node>| match node {
+        Some(Node::Address(address)) => Some(*address),
+        _ => None,
     };
+    let uint = |node: Option<&Node>| match node {
+        Some(Node::Uint(value)) => Some(*value),
+        _ => None,
+    };
+    let grant = |item: &Node, max: U256, expires: bool| {
+        let amount = uint(member(item, "amount"))?;
+        Some(Grant {
+            token: address(member(item, "token"))?,
+            amount,
+            unlimited: amount >= max,
+            expires: if expires {
+                uint(member(item, "expiration"))
+            } else {
+                None
+            },
+        })
+    };
+    let grants = |node: Option<&Node>, max: U256, expires: bool| match node {
+        Some(Node::Array { items, .. }) => {
+            items.iter().map(|item| grant(item, max, expires)).collect()
+        }
+        Some(item @ Node::Struct { .. }) => grant(item, max, expires).map(|g| vec![g]),
+        _ => None,
+    };
+    let spender = address(member(message, "spender"));
     match data.primary_type() {
         "Permit" => {
-            unlimited(member(message, "value"), U256::MAX)
-                || matches!(member(message, "allowed"), Some(Node::Bool(true)))
+            let token = data.domain().verifying_contract?;
+            let (amount, unlimited) = match (member(message, "value"), member(message, "allowed")) {
+                (Some(Node::Uint(value)), _) => (*value, *value == U256::MAX),
+                (_, Some(Node::Bool(allowed))) => {
+                    (if *allowed { U256::MAX } else { U256::ZERO }, *allowed)
+                }
+                _ => return None,
+            };
+            Some(Authorization {
+                spender,
+                grants: vec![Grant {
+                    token,
+                    amount,
+                    unlimited,
+                    expires: None,
+                }],
+                deadline: uint(member(message, "deadline")).or(uint(member(message, "expiry"))),
+            })
         }
-        "PermitSingle" | "PermitBatch" => each(member(message, "details"), "amount", uint160_max),
-        "PermitTransferFrom" | "PermitBatchTransferFrom" => {
-            each(member(message, "permitted"), "amount", U256::MAX)
-        }
-        _ => false,
+        "PermitSingle" | "PermitBatch" => Some(Authorization {
+            spender,
+            grants: grants(member(message, "details"), uint160_max, true)?,
+            deadline: uint(member(message, "sigDeadline")),
+        }),
+        "PermitTransferFrom" | "PermitBatchTransferFrom" => Some(Authorization {
+            spender,
+            grants: grants(member(message, "permitted"), U256::MAX, false)?,
+            deadline: uint(member(message, "deadline")),
+        }),
+        _ => None,
+    }
+}
+
+/// Whether the typed data authorizes spending without a limit.
+pub fn grants_unlimited(data: &TypedData) -> bool {
+    authorization(data).is_some_and(|found| found.grants.iter().any(|grant| grant.unlimited))
+}
+
+/// A date for a Unix time in a uint, or the number when it is past any date worth printing.
+fn when(value: U256) -> String {
+    match u64::try_from(value) {
+        Ok(seconds) if seconds < 253_402_300_800 => super::utc(seconds),
+        _ => format!("{value} (no practical end)"),
     }
 }
 
