@@ -4,9 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::funds::{Rig, human};
-use crate::support::foundry_tool;
 use crate::support::human::{Human, http};
 use crate::support::mcp::{call, ok, tool_error};
+use crate::support::{OutputExt as _, foundry_tool};
 
 const MAIN: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 
@@ -603,4 +603,61 @@ async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_pa
             .unwrap()
             .contains("UNLIMITED")
     );
+}
+
+#[tokio::test]
+async fn a_token_moved_by_a_contract_call_obeys_its_limits_and_the_recipient_rule() {
+    use crate::support::anvil::TEST_DOLLAR;
+    const STRANGER: &str = "0x000000000000000000000000000000000000dEaD";
+    let Some(rig) = Rig::start(
+        "recipients = \"address_book_only\"\n[[policy.limits]]\nasset = \"TUSD\"\nper_transaction = \"1\"\n",
+    )
+    .await
+    else {
+        return;
+    };
+    // The owner lists the token contract, as one does to call it under this rule.
+    let mut add = crate::support::keyward_command();
+    add.arg("--home")
+        .arg(rig.state_dir())
+        .args(["address-book", "add", "tusd", TEST_DOLLAR]);
+    crate::support::run_detached(add).assert_success();
+    for (arguments, kind, expected) in [
+        // Over the TUSD limit, to one of the wallet's own accounts (always an allowed recipient).
+        (
+            json!({
+                "to": TEST_DOLLAR,
+                "function": "transfer(address,uint256)",
+                "args": ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "2000000"],
+            }),
+            "refused",
+            "TUSD",
+        ),
+        // To a stranger: the recipient rule sees through the call.
+        (
+            json!({
+                "to": TEST_DOLLAR,
+                "function": "approve(address,uint256)",
+                "args": [STRANGER, "1"],
+            }),
+            "refused",
+            "address book",
+        ),
+        // ETH with a token call is two movements: refused with a clear message.
+        (
+            json!({
+                "to": TEST_DOLLAR,
+                "value": "1",
+                "function": "transfer(address,uint256)",
+                "args": ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "1"],
+            }),
+            "invalid_argument",
+            "its own request",
+        ),
+    ] {
+        let (found, message) =
+            tool_error(&call(&rig.client, "wallet_contract_call", arguments).await);
+        assert_eq!(found, kind, "{message}");
+        assert!(message.contains(expected), "{message} lacks {expected:?}");
+    }
 }

@@ -91,26 +91,51 @@ impl Server {
                 review: None,
             });
         }
-        if reading.grants_unlimited()
-            && let Err(refusal) = policy::check_unlimited(&self.inner.config, true)
-        {
-            self.desk().log(
-                Kind::PolicyDenied,
-                None,
-                serde_json::json!({ "rule": refusal.rule(), "at": "prepare" }),
-            );
-            return Err(ToolError::Refused {
-                rule: refusal.rule(),
-                message: format!("refused by policy: {refusal}"),
-                review: None,
-            });
+        policy::check_unlimited(&self.inner.config, reading.grants_unlimited())
+            .map_err(|refusal| self.refuse(refusal))?;
+        // What the call moves, for the limits and the recipient rule: a configured token's
+        // transfer, approve or increaseAllowance spends that token, to its recipient or spender.
+        let token = network
+            .tokens
+            .iter()
+            .find(|t| t.address == to)
+            .and_then(|t| Some((t.symbol.clone()?, t.decimals?)));
+        let (spend, counterparty) = match (reading.token_movement(), token) {
+            (Some((party, amount)), Some((symbol, decimals))) => {
+                if !value.is_zero() {
+                    return Err(invalid(
+                        "value",
+                        "must be 0 for a token transfer or approval: send ETH in its own request",
+                    )
+                    .into());
+                }
+                let spend = (!amount.is_zero() && amount != U256::MAX).then(|| Spend {
+                    network: network.name.clone(),
+                    asset: symbol,
+                    base_units: amount.to_string(),
+                    decimals,
+                });
+                (spend, party)
+            }
+            (Some((party, _)), None) => (None, party),
+            (None, _) => (
+                (!value.is_zero()).then(|| Spend {
+                    network: network.name.clone(),
+                    asset: "ETH".to_owned(),
+                    base_units: value.to_string(),
+                    decimals: 18,
+                }),
+                to,
+            ),
+        };
+        // The recipient rule applies to the token's recipient or spender as well as the contract.
+        if counterparty != to {
+            let book = policy::AddressBook::load(&self.desk().data_dir)
+                .map_err(|err| ToolError::Unavailable(err.to_string()))?;
+            let own: Vec<Address> = self.vault()?.accounts().iter().map(|a| a.address).collect();
+            policy::check_counterparty(&self.inner.config, &book, &own, counterparty)
+                .map_err(|refusal| self.refuse(refusal))?;
         }
-        let spend = (!value.is_zero()).then(|| Spend {
-            network: network.name.clone(),
-            asset: "ETH".to_owned(),
-            base_units: value.to_string(),
-            decimals: 18,
-        });
         self.prepare(
             &args,
             "contract_call",

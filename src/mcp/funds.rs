@@ -152,20 +152,8 @@ impl Server {
                 )
             }
         };
-        if let Err(refusal) =
-            policy::check_unlimited(&self.inner.config, allowance == Allowance::Unlimited)
-        {
-            self.desk().log(
-                Kind::PolicyDenied,
-                None,
-                json!({ "rule": refusal.rule(), "at": "prepare" }),
-            );
-            return Err(ToolError::Refused {
-                rule: refusal.rule(),
-                message: format!("refused by policy: {refusal}"),
-                review: None,
-            });
-        }
+        policy::check_unlimited(&self.inner.config, allowance == Allowance::Unlimited)
+            .map_err(|refusal| self.refuse(refusal))?;
         // An allowance is spending power: limited ones count against the asset's limits.
         let spend = match allowance {
             Allowance::Limited(amount) if !amount.is_zero() && token.verified => Some(Spend {
@@ -197,6 +185,20 @@ impl Server {
             spend,
         )
         .await
+    }
+
+    /// A policy refusal at filing time: audited, and returned to the model naming its rule.
+    pub(super) fn refuse(&self, refusal: policy::Refusal) -> ToolError {
+        self.desk().log(
+            Kind::PolicyDenied,
+            None,
+            json!({ "rule": refusal.rule(), "at": "prepare" }),
+        );
+        ToolError::Refused {
+            rule: refusal.rule(),
+            message: format!("refused by policy: {refusal}"),
+            review: None,
+        }
     }
 
     /// Resolves `ETH`, a configured symbol, or a token address.
@@ -298,18 +300,7 @@ impl Server {
         };
         let account = &vault.accounts()[position];
         draft.from = account.address;
-        let refuse = |refusal: policy::Refusal| {
-            desk.log(
-                Kind::PolicyDenied,
-                None,
-                json!({ "rule": refusal.rule(), "at": "prepare" }),
-            );
-            ToolError::Refused {
-                rule: refusal.rule(),
-                message: format!("refused by policy: {refusal}"),
-                review: None,
-            }
-        };
+        let refuse = |refusal| self.refuse(refusal);
         policy::check_network(config, &network.name).map_err(refuse)?;
         let book = AddressBook::load(&desk.data_dir)
             .map_err(|err| ToolError::Unavailable(err.to_string()))?;

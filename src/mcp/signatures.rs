@@ -196,18 +196,13 @@ impl Server {
                     .unwrap_or(alloy::primitives::U256::MAX),
                 decimals: spend.decimals,
             };
-            if let Err(refusal) = crate::policy::check_limits(
+            crate::policy::check_limits(
                 &self.inner.config,
                 &self.desk().ledger,
                 &movement,
                 crate::confirm::guard::now(),
-            ) {
-                return Err(ToolError::Refused {
-                    rule: refusal.rule(),
-                    message: format!("refused by policy: {refusal}"),
-                    review: None,
-                });
-            }
+            )
+            .map_err(|refusal| self.refuse(refusal))?;
         }
         let review = typed_data(&TypedInput {
             from_label: &account.label.to_string(),

@@ -52,6 +52,30 @@ impl CallReading {
         }
     }
 
+    /// For an ERC-20 `transfer`, `approve` or `increaseAllowance`: the recipient or spender and
+    /// the amount.
+    pub fn token_movement(&self) -> Option<(alloy::primitives::Address, U256)> {
+        let call = match self {
+            Self::Given(call) => call,
+            Self::Known(Decoded::Known(known)) => &known.call,
+            Self::Known(_) => return None,
+        };
+        match (
+            call.signature.as_str(),
+            call.args.first().map(|a| &a.value),
+            call.args.get(1).map(|a| &a.value),
+        ) {
+            (
+                "transfer(address,uint256)"
+                | "approve(address,uint256)"
+                | "increaseAllowance(address,uint256)",
+                Some(Value::Address(party)),
+                Some(Value::Uint(amount)),
+            ) => Some((*party, *amount)),
+            _ => None,
+        }
+    }
+
     /// The function's name for the title, when known.
     pub fn name(&self) -> Option<&str> {
         match self {
