@@ -178,26 +178,7 @@ fn the_permit_fixture_token_accepts_a_permit_signed_by_cast() {
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     };
     let spender = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-    let typed = json!({
-        "types": {
-            "EIP712Domain": [
-                { "name": "name", "type": "string" },
-                { "name": "version", "type": "string" },
-                { "name": "chainId", "type": "uint256" },
-                { "name": "verifyingContract", "type": "address" }
-            ],
-            "Permit": [
-                { "name": "owner", "type": "address" },
-                { "name": "spender", "type": "address" },
-                { "name": "value", "type": "uint256" },
-                { "name": "nonce", "type": "uint256" },
-                { "name": "deadline", "type": "uint256" }
-            ]
-        },
-        "primaryType": "Permit",
-        "domain": { "name": "Permit Dollar", "version": "1", "chainId": 31337, "verifyingContract": PERMIT_DOLLAR },
-        "message": { "owner": MAIN, "spender": spender, "value": "2500000", "nonce": 0, "deadline": "99999999999" }
-    });
+    let typed = permit_dollar_permit(spender, "2500000");
     // Anvil's published key 0.
     let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
     let output = std::process::Command::new(&cast)
@@ -392,26 +373,7 @@ async fn a_permit_signed_through_keyward_is_accepted_by_the_token_and_sets_the_a
     };
     rig.anvil.deploy_permit_dollar();
     const SPENDER: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
-    let typed = json!({
-        "types": {
-            "EIP712Domain": [
-                { "name": "name", "type": "string" },
-                { "name": "version", "type": "string" },
-                { "name": "chainId", "type": "uint256" },
-                { "name": "verifyingContract", "type": "address" }
-            ],
-            "Permit": [
-                { "name": "owner", "type": "address" },
-                { "name": "spender", "type": "address" },
-                { "name": "value", "type": "uint256" },
-                { "name": "nonce", "type": "uint256" },
-                { "name": "deadline", "type": "uint256" }
-            ]
-        },
-        "primaryType": "Permit",
-        "domain": { "name": "Permit Dollar", "version": "1", "chainId": 31337, "verifyingContract": PERMIT_DOLLAR },
-        "message": { "owner": MAIN, "spender": SPENDER, "value": "4200000", "nonce": 0, "deadline": "99999999999" }
-    });
+    let typed = permit_dollar_permit(SPENDER, "4200000");
     let prepared = ok(&call(
         &rig.client,
         "wallet_sign_typed_data",
@@ -660,4 +622,33 @@ async fn a_token_moved_by_a_contract_call_obeys_its_limits_and_the_recipient_rul
         assert_eq!(found, kind, "{message}");
         assert!(message.contains(expected), "{message} lacks {expected:?}");
     }
+}
+
+/// An EIP-2612 Permit from main for PermitDollar on Anvil, with nonce 0.
+fn permit_dollar_permit(spender: &str, value: &str) -> Value {
+    json!({
+        "types": {
+            "EIP712Domain": [
+                { "name": "name", "type": "string" },
+                { "name": "version", "type": "string" },
+                { "name": "chainId", "type": "uint256" },
+                { "name": "verifyingContract", "type": "address" }
+            ],
+            "Permit": [
+                { "name": "owner", "type": "address" },
+                { "name": "spender", "type": "address" },
+                { "name": "value", "type": "uint256" },
+                { "name": "nonce", "type": "uint256" },
+                { "name": "deadline", "type": "uint256" }
+            ]
+        },
+        "primaryType": "Permit",
+        "domain": {
+            "name": "Permit Dollar",
+            "version": "1",
+            "chainId": 31337,
+            "verifyingContract": crate::support::anvil::PERMIT_DOLLAR
+        },
+        "message": { "owner": MAIN, "spender": spender, "value": value, "nonce": 0, "deadline": "99999999999" }
+    })
 }
