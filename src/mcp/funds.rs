@@ -187,6 +187,21 @@ impl Server {
         .await
     }
 
+    /// The vault and the position of the account `from` names: the first account by default.
+    pub(super) fn sender(
+        &self,
+        args: &Arguments<'_>,
+    ) -> Result<(std::sync::Arc<crate::keystore::Vault>, usize), ToolError> {
+        let vault = self.vault()?;
+        let position = match args.selector("from")? {
+            Some(selector) => {
+                find_account(vault.accounts(), &selector).map_err(|_| ToolError::UnknownAccount)?
+            }
+            None => 0,
+        };
+        Ok((vault, position))
+    }
+
     /// A policy refusal at filing time: audited, and returned to the model naming its rule.
     pub(super) fn refuse(&self, refusal: policy::Refusal) -> ToolError {
         self.desk().log(
@@ -290,14 +305,7 @@ impl Server {
     ) -> Result<Filed, ToolError> {
         let desk = self.desk();
         let config = &self.inner.config;
-        let vault = self.vault()?;
-        let selector = args.selector("from")?;
-        let position = match &selector {
-            Some(selector) => {
-                find_account(vault.accounts(), selector).map_err(|_| ToolError::UnknownAccount)?
-            }
-            None => 0,
-        };
+        let (vault, position) = self.sender(args)?;
         let account = &vault.accounts()[position];
         draft.from = account.address;
         let refuse = |refusal| self.refuse(refusal);

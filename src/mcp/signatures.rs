@@ -16,7 +16,6 @@ use super::tools::{self, MAX_MESSAGE};
 use crate::audit::Kind;
 use crate::confirm::store::Signs;
 use crate::confirm::store::Spend;
-use crate::keystore::find_account;
 use crate::review::{
     MessageInput, TypedInput, authorization, grants_unlimited, personal_message, typed_data,
 };
@@ -52,13 +51,7 @@ impl Server {
         if message.len() > MAX_MESSAGE {
             return Err(invalid("message", "must be at most 4096 bytes").into());
         }
-        let vault = self.vault()?;
-        let position = match args.selector("from")? {
-            Some(selector) => {
-                find_account(vault.accounts(), &selector).map_err(|_| ToolError::UnknownAccount)?
-            }
-            None => 0,
-        };
+        let (vault, position) = self.sender(&args)?;
         let account = &vault.accounts()[position];
         let review = personal_message(&MessageInput {
             from_label: &account.label.to_string(),
@@ -134,13 +127,7 @@ impl Server {
                 review: None,
             });
         }
-        let vault = self.vault()?;
-        let position = match args.selector("from")? {
-            Some(selector) => {
-                find_account(vault.accounts(), &selector).map_err(|_| ToolError::UnknownAccount)?
-            }
-            None => 0,
-        };
+        let (vault, position) = self.sender(&args)?;
         let account = &vault.accounts()[position];
         let contract_name = match data.domain().verifying_contract {
             Some(contract) => {

@@ -3,9 +3,8 @@
 
 use alloy::primitives::U256;
 
-use super::{Severity, Text, Warning, grouped};
+use super::{Severity, Text, Warning, escape as clean, grouped};
 use crate::abi::{Arg, Call, Decoded, KnownCall, Value};
-use crate::untrusted::is_hidden;
 
 /// Hex bytes per line for calldata keyward cannot decode.
 const HEX_PER_LINE: usize = 32;
@@ -260,20 +259,6 @@ fn raw_lines(text: &mut Text, input: &[u8]) {
     for chunk in input.chunks(HEX_PER_LINE) {
         text.more(format!("| {}", hex::encode(chunk)));
     }
-}
-
-/// Third-party text with quotes, backslashes and invisible characters escaped.
-pub(super) fn clean(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if is_hidden(c) => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The warnings a call deserves.

@@ -3,7 +3,7 @@
 
 use alloy::primitives::Address;
 
-use super::{Review, Severity, Text, Warning, finish, grouped};
+use super::{Review, Severity, Text, Warning, escape_hidden, finish, grouped};
 use crate::signer::message::personal_hash;
 use crate::untrusted::is_hidden;
 
@@ -57,7 +57,7 @@ pub fn personal_message(input: &MessageInput<'_>) -> Review {
                     .map(|c| {
                         if is_hidden(c) {
                             escaped = true;
-                            format!("\\u{{{:04x}}}", u32::from(c))
+                            escape_hidden(c)
                         } else {
                             c.to_string()
                         }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::tx::UnsignedTx;
 use crate::chain::units::format_units;
-use crate::untrusted::UntrustedText;
+use crate::untrusted::{UntrustedText, is_hidden};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -250,7 +250,7 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
             ),
         },
         Action::ContractCall { reading, .. } => match reading.name() {
-            Some(name) => format!("Call {} on {network}", call::clean(name)),
+            Some(name) => format!("Call {} on {network}", escape(name)),
             None => format!("Call an unknown function on {network}"),
         },
     };
@@ -529,6 +529,27 @@ fn token_lines(text: &mut Text, token: &TokenView) {
         );
     }
     text.more(grouped(token.address));
+}
+
+/// How the review writes an invisible or control character: `\u{202e}`.
+fn escape_hidden(c: char) -> String {
+    format!("\\u{{{:04x}}}", u32::from(c))
+}
+
+/// Third-party text as the review shows it: quotes, backslashes, line breaks and invisible
+/// characters escaped, so that it cannot pass for review text or end a quoted value.
+fn escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if is_hidden(c) => out.push_str(&escape_hidden(c)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A Unix time as `YYYY-MM-DD HH:MM:SS UTC`, for a human (Howard Hinnant's civil-from-days).

@@ -4,9 +4,8 @@
 
 use alloy::primitives::{Address, U256};
 
-use super::{Review, Severity, Text, Warning, finish, grouped};
+use super::{Review, Severity, Text, Warning, escape, finish, grouped};
 use crate::eip712::{Node, TypedData};
-use crate::untrusted::is_hidden;
 
 /// Everything a typed-data review is made from.
 #[derive(Debug, Clone)]
@@ -269,21 +268,9 @@ fn leaf_text(node: &Node) -> String {
     }
 }
 
-/// A string in double quotes, with quotes, backslashes, line breaks and invisible characters
-/// escaped, so that it cannot pass for review text.
+/// A string in double quotes, escaped so that it cannot pass for review text.
 fn quoted(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if is_hidden(c) => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    format!("\"{}\"", escape(text))
 }
 
 /// A spending authorization recognized in typed data: EIP-2612 `Permit` (and DAI's variant)
