@@ -12,11 +12,27 @@ const MAIN: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 
 /// `cast wallet verify`, the independent check of a message signature.
 fn cast_verifies(address: &str, message: &str, signature: &str) -> bool {
+    cast_verify(&["--address", address, message, signature])
+}
+
+/// `cast wallet verify --data`: cast hashes the typed data itself and recovers the signer.
+fn cast_verifies_typed(address: &str, typed: &Value, signature: &str) -> bool {
+    cast_verify(&[
+        "--data",
+        "--address",
+        address,
+        &typed.to_string(),
+        signature,
+    ])
+}
+
+fn cast_verify(args: &[&str]) -> bool {
     let cast = foundry_tool("cast").expect("cast is installed with anvil");
     let empty = tempfile::tempdir().unwrap();
     std::process::Command::new(cast)
         .current_dir(empty.path())
-        .args(["wallet", "verify", "--address", address, message, signature])
+        .args(["wallet", "verify"])
+        .args(args)
         .output()
         .unwrap()
         .status
@@ -238,7 +254,7 @@ async fn contract_calls_run_as_reviewed_and_unreadable_calldata_is_blind_signing
         "wallet_contract_call",
         json!({
             "to": TEST_DOLLAR,
-            "function": "transfer(address to, uint256 amount)",
+            "function": "transfer(address recipient, uint256 value)",
             "args": [FRIEND, "2500000"],
         }),
     )
@@ -246,8 +262,9 @@ async fn contract_calls_run_as_reviewed_and_unreadable_calldata_is_blind_signing
     .clone();
     let review = prepared["review"].as_str().unwrap();
     assert!(review.starts_with("Call transfer on anvil"), "{review}");
+    // A function keyward knows reads under keyward's names, not the request's.
     assert!(
-        review.contains("transfer(address to, uint256 amount) (as the request names it)"),
+        review.contains("transfer(address to, uint256 amount) [ERC-20]"),
         "{review}"
     );
     assert!(
@@ -565,6 +582,88 @@ async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_pa
             .unwrap()
             .contains("UNLIMITED")
     );
+    // A wrong code signs nothing; the right one signs, and the signature recovers to main.
+    let url = prepared["approval_url"].as_str().unwrap().to_owned();
+    let wrong = human(move || {
+        let page = http("GET", &url, &[], None);
+        let right = crate::support::human::code_at(crate::support::human::unix_now());
+        let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+        Human::default().submit(&url, &page, &wrong, "approve")
+    })
+    .await;
+    assert!(!wrong.body.contains("Approved"), "{}", wrong.body);
+    let id = prepared["request_id"].as_str().unwrap();
+    let status = ok(&call(
+        &rig.client,
+        "wallet_request_status",
+        json!({ "request_id": id }),
+    )
+    .await)
+    .clone();
+    assert_eq!(status["state"], "awaiting_approval", "{status}");
+    let _ = approve(&prepared, Human::default()).await;
+    let signed = rig.settle(id).await;
+    assert_eq!(signed["state"], "signed", "{signed}");
+    let signature = signed["signature"].as_str().unwrap();
+    assert!(cast_verifies_typed(
+        MAIN,
+        &permit2_single(UINT160_MAX),
+        signature
+    ));
+    assert!(!cast_verifies_typed(MAIN, &permit2_single("1"), signature));
+}
+
+#[tokio::test]
+async fn oversized_or_deeply_nested_typed_data_is_refused_quickly_and_large_real_data_is_not() {
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    // A megabyte: refused by size before anything reads it.
+    let mut huge = permit2_single("1");
+    huge["message"]["spender"] = json!("0x".to_owned() + &"a".repeat(1_000_000));
+    // 64 levels: refused by the reader at the first level too deep.
+    let deep = format!(
+        r#"{{"types":{{"EIP712Domain":[]}},"primaryType":"EIP712Domain","domain":{{}},"message":{}{}}}"#,
+        "[".repeat(60),
+        "]".repeat(60)
+    );
+    for (typed, expected) in [
+        (huge.clone(), "over 524288 bytes"),
+        (json!(huge.to_string()), "over 524288 bytes"),
+        (json!(deep), "nests deeper than 48 levels"),
+    ] {
+        let started = std::time::Instant::now();
+        let (kind, message) = tool_error(
+            &call(
+                &rig.client,
+                "wallet_sign_typed_data",
+                json!({ "typed_data": typed }),
+            )
+            .await,
+        );
+        println!("refused in {:?}: {message}", started.elapsed());
+        assert_eq!(kind, "invalid_argument", "{message}");
+        assert!(message.contains(expected), "{message} lacks {expected:?}");
+    }
+    // Real typed data can be tens of kilobytes (a Seaport order with many items): 100 KB of
+    // contents in a Mail is filed for review.
+    let mail = json!({
+        "types": {
+            "EIP712Domain": [{ "name": "name", "type": "string" }, { "name": "chainId", "type": "uint256" }],
+            "Mail": [{ "name": "contents", "type": "string" }]
+        },
+        "primaryType": "Mail",
+        "domain": { "name": "Ether Mail", "chainId": 31337 },
+        "message": { "contents": "a long letter. ".repeat(7_000) }
+    });
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_sign_typed_data",
+        json!({ "typed_data": mail }),
+    )
+    .await)
+    .clone();
+    assert_eq!(prepared["state"], "awaiting_approval");
 }
 
 #[tokio::test]
@@ -605,6 +704,43 @@ async fn a_token_moved_by_a_contract_call_obeys_its_limits_and_the_recipient_rul
             "refused",
             "address book",
         ),
+        // Two transfers in one multicall are held to the limit by their total (0.6 + 0.6).
+        (
+            json!({
+                "to": TEST_DOLLAR,
+                "function": "multicall(bytes[])",
+                "args": [[
+                    erc20_call("a9059cbb", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "600000"),
+                    erc20_call("a9059cbb", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "600000"),
+                ]],
+            }),
+            "refused",
+            "1.2 TUSD",
+        ),
+        // An approval to a stranger inside a multicall, as raw calldata.
+        (
+            json!({
+                "to": TEST_DOLLAR,
+                "function": "multicall(bytes[])",
+                "args": [[erc20_call("095ea7b3", STRANGER, "1")]],
+            }),
+            "refused",
+            "address book",
+        ),
+        // An unlimited approval inside a multicall is still unlimited.
+        (
+            json!({
+                "to": TEST_DOLLAR,
+                "function": "multicall(bytes[])",
+                "args": [[erc20_call(
+                    "095ea7b3",
+                    "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+                    &alloy::primitives::U256::MAX.to_string(),
+                )]],
+            }),
+            "refused",
+            "unlimited",
+        ),
         // ETH with a token call is two movements: refused with a clear message.
         (
             json!({
@@ -622,6 +758,66 @@ async fn a_token_moved_by_a_contract_call_obeys_its_limits_and_the_recipient_rul
         assert_eq!(found, kind, "{message}");
         assert!(message.contains(expected), "{message} lacks {expected:?}");
     }
+}
+
+#[tokio::test]
+async fn permits_are_held_to_the_limits_by_their_total_and_the_spender_to_the_recipient_rule() {
+    const STRANGER: &str = "0x000000000000000000000000000000000000dEaD";
+    let Some(rig) = Rig::start(
+        "recipients = \"address_book_only\"\n[[policy.limits]]\nasset = \"TUSD\"\nper_transaction = \"1\"\n",
+    )
+    .await
+    else {
+        return;
+    };
+    // A Permit2 batch granting 0.6 TUSD twice is 1.2 TUSD of spending power.
+    let mut batch = permit2_single("600000");
+    let details = batch["message"]["details"].clone();
+    batch["types"]["PermitBatch"] = json!([
+        { "name": "details", "type": "PermitDetails[]" },
+        { "name": "spender", "type": "address" },
+        { "name": "sigDeadline", "type": "uint256" }
+    ]);
+    batch["types"]
+        .as_object_mut()
+        .unwrap()
+        .remove("PermitSingle");
+    batch["primaryType"] = json!("PermitBatch");
+    batch["message"]["details"] = json!([details.clone(), details]);
+    let mut stranger = permit2_single("1");
+    stranger["message"]["spender"] = json!(STRANGER);
+    for (typed, expected) in [(batch.clone(), "1.2 TUSD"), (stranger, "address book")] {
+        let (kind, message) = tool_error(
+            &call(
+                &rig.client,
+                "wallet_sign_typed_data",
+                json!({ "typed_data": typed }),
+            )
+            .await,
+        );
+        assert_eq!(kind, "refused", "{message}");
+        assert!(message.contains(expected), "{message} lacks {expected:?}");
+    }
+    // Half as much in each grant fits; the spender is one of the wallet's own accounts.
+    batch["message"]["details"][0]["amount"] = json!("300000");
+    batch["message"]["details"][1]["amount"] = json!("300000");
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_sign_typed_data",
+        json!({ "typed_data": batch }),
+    )
+    .await)
+    .clone();
+    assert_eq!(prepared["state"], "awaiting_approval", "{prepared}");
+}
+
+/// ERC-20 calldata: a 4-byte selector (hex), an address and an amount.
+fn erc20_call(selector: &str, party: &str, amount: &str) -> String {
+    let amount: alloy::primitives::U256 = amount.parse().unwrap();
+    format!(
+        "0x{selector}{:0>64}{amount:064x}",
+        party[2..].to_lowercase()
+    )
 }
 
 /// An EIP-2612 Permit from main for PermitDollar on Anvil, with nonce 0.

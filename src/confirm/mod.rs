@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::B256;
 use serde_json::json;
 
 use crate::audit::{AuditLog, Kind};
@@ -34,7 +34,7 @@ use crate::policy::{self, Movement, Refusal, SpendLedger};
 use crate::secret::Password;
 use crate::signer::{Keyring, Message, Signer};
 use guard::{GuardError, TotpGuard, now};
-use store::{Receipt, Request, Signs, State, Store, StoreError};
+use store::{Receipt, Request, Signs, Spend, State, Store, StoreError};
 
 /// How often a broadcast transaction is checked for its receipt.
 const RECEIPT_POLL: Duration = Duration::from_millis(200);
@@ -412,15 +412,11 @@ impl Desk {
     fn approve_one(self: &Arc<Self>, request: Request, now: u64) -> Result<Request, ApprovalError> {
         let id = request.id.as_str();
         // The limits again, now that earlier requests may have been approved.
-        if let Some(spend) = &request.spend {
-            let amount = U256::from_str_radix(&spend.base_units, 10).unwrap_or(U256::MAX);
-            let movement = Movement {
-                network: &spend.network,
-                asset: Some(&spend.asset),
-                amount,
-                decimals: spend.decimals,
-            };
-            if let Err(refusal) = policy::check_limits(&self.config, &self.ledger, &movement, now) {
+        let movements: Vec<Movement<'_>> = request.spends.iter().map(Spend::movement).collect();
+        if !movements.is_empty() {
+            if let Err(refusal) =
+                policy::check_all_limits(&self.config, &self.ledger, &movements, now)
+            {
                 self.store.transition(id, State::Rejected, now, |r| {
                     r.reason = Some(format!("refused by policy: {refusal}"));
                 })?;
@@ -433,7 +429,7 @@ impl Desk {
                 return Err(ApprovalError::Policy(refusal));
             }
             self.ledger
-                .record(&spend.network, &spend.asset, amount, id, now)
+                .record(&movements, id, now)
                 .map_err(|err| ApprovalError::Internal(err.to_string()))?;
         }
         if !request.counterparty.is_zero() {

@@ -13,13 +13,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::chain::tx::UnsignedTx;
 use crate::files::{self, FileError};
+use crate::policy::Movement;
 use crate::review::Review;
 use crate::signer::Message;
 
@@ -100,6 +101,64 @@ pub struct Spend {
     pub decimals: u8,
 }
 
+impl Spend {
+    pub fn new(network: &str, asset: &str, amount: U256, decimals: u8) -> Self {
+        Self {
+            network: network.to_owned(),
+            asset: asset.to_owned(),
+            base_units: amount.to_string(),
+            decimals,
+        }
+    }
+
+    /// The amount in base units; one that does not parse counts as the most there is, so it can
+    /// only make a limit stricter.
+    pub fn amount(&self) -> U256 {
+        U256::from_str_radix(&self.base_units, 10).unwrap_or(U256::MAX)
+    }
+
+    pub fn movement(&self) -> Movement<'_> {
+        Movement {
+            network: &self.network,
+            asset: Some(&self.asset),
+            amount: self.amount(),
+            decimals: self.decimals,
+        }
+    }
+
+    /// One spend per asset and network: a request that moves one token twice (a Permit2 batch,
+    /// a multicall) is held to that token's limits by its total.
+    pub fn totals(spends: impl IntoIterator<Item = Spend>) -> Vec<Spend> {
+        let mut totals: Vec<Spend> = Vec::new();
+        for spend in spends {
+            match totals
+                .iter_mut()
+                .find(|t| t.network == spend.network && t.asset == spend.asset)
+            {
+                Some(total) => {
+                    total.base_units = total.amount().saturating_add(spend.amount()).to_string();
+                }
+                None => totals.push(spend),
+            }
+        }
+        totals
+    }
+}
+
+/// Reads `spends`, or the single `spend` (or null) requests were filed with before batches.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(from: D) -> Result<Vec<Spend>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<Spend>),
+        One(Option<Spend>),
+    }
+    Ok(match OneOrMany::deserialize(from)? {
+        OneOrMany::Many(spends) => spends,
+        OneOrMany::One(spend) => spend.into_iter().collect(),
+    })
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     pub block: u64,
@@ -130,7 +189,9 @@ pub struct Request {
     /// What the key signs: keccak256 of the transaction payload, or the message's EIP-191 hash.
     pub digest: B256,
     pub review: Review,
-    pub spend: Option<Spend>,
+    /// What it spends, one entry per asset, held to the policy limits at filing and approval.
+    #[serde(default, alias = "spend", deserialize_with = "one_or_many")]
+    pub spends: Vec<Spend>,
     /// SHA-256 of the approval page token, hex.
     pub token_sha256: String,
     /// The approval form's CSRF token. Not a credential on its own.
@@ -404,7 +465,7 @@ mod tests {
                 text: "t".into(),
                 warnings: Vec::new(),
             },
-            spend: None,
+            spends: Vec::new(),
             token_sha256: sha256_hex(b"token"),
             csrf: "csrf".into(),
             arguments_sha256: String::new(),
@@ -468,5 +529,41 @@ mod tests {
         let mut tampered = request("b", 100);
         tampered.payload.replace_range(4..6, "ff");
         assert!(tampered.unsigned().is_err());
+    }
+
+    #[test]
+    fn requests_filed_with_a_single_spend_still_load() {
+        let spend = Spend::new("anvil", "TUSD", U256::from(5), 6);
+        let mut request = request("r1", 1000);
+        request.spends = vec![spend.clone()];
+        let now = serde_json::to_value(&request).unwrap();
+        assert_eq!(now["spends"][0]["base_units"], "5");
+        let mut before = now.clone();
+        let object = before.as_object_mut().unwrap();
+        object.remove("spends");
+        object.insert("spend".into(), serde_json::to_value(&spend).unwrap());
+        let loaded: Request = serde_json::from_value(before.clone()).unwrap();
+        assert_eq!(loaded.spends, vec![spend.clone()]);
+        before["spend"] = serde_json::Value::Null;
+        let loaded: Request = serde_json::from_value(before).unwrap();
+        assert!(loaded.spends.is_empty());
+    }
+
+    #[test]
+    fn spends_of_one_asset_add_up() {
+        let totals = Spend::totals([
+            Spend::new("anvil", "TUSD", U256::from(5), 6),
+            Spend::new("anvil", "ETH", U256::from(1), 18),
+            Spend::new("anvil", "TUSD", U256::from(7), 6),
+            Spend::new("other", "TUSD", U256::from(1), 6),
+        ]);
+        assert_eq!(
+            totals,
+            vec![
+                Spend::new("anvil", "TUSD", U256::from(12), 6),
+                Spend::new("anvil", "ETH", U256::from(1), 18),
+                Spend::new("other", "TUSD", U256::from(1), 6),
+            ]
+        );
     }
 }

@@ -51,11 +51,13 @@ use self::path::Path;
 use self::types::{DOMAIN_TYPE, Types};
 use self::values::Decoder;
 
-/// The largest typed data accepted, in bytes.
-pub const MAX_INPUT_LEN: usize = 1 << 20;
+/// The largest typed data accepted, in bytes. The largest real requests (Seaport orders with many
+/// items) are tens of kilobytes; a human could not read more than this in a review anyway.
+pub const MAX_INPUT_LEN: usize = 256 * 1024;
 /// The deepest JSON nesting accepted (the outer object is level 1); also the most array
-/// dimensions one type may have.
-pub const MAX_DEPTH: usize = 64;
+/// dimensions one type may have. Seaport's bulk orders, the deepest real typed data, nest about
+/// 30 levels (a tree of up to 24 array dimensions); 64 levels are refused.
+pub const MAX_DEPTH: usize = 48;
 /// The most struct definitions `types` may hold, `EIP712Domain` included.
 pub const MAX_STRUCT_TYPES: usize = 128;
 /// The longest `encodeType` string of any struct, in bytes.

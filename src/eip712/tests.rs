@@ -1320,7 +1320,7 @@ fn recursive_types_are_encoded_once_and_hashed() {
 // --- limits ----------------------------------------------------------------------------------------
 
 #[test]
-fn input_over_one_mebibyte_is_refused_before_parsing() {
+fn input_over_the_size_limit_is_refused_before_parsing() {
     let padding = " ".repeat(MAX_INPUT_LEN + 1 - MAIL.len());
     let too_large = format!("{MAIL}{padding}");
     assert_eq!(too_large.len(), MAX_INPUT_LEN + 1);
@@ -1341,8 +1341,8 @@ fn input_over_one_mebibyte_is_refused_before_parsing() {
 }
 
 #[test]
-fn nesting_deeper_than_64_is_refused_at_the_first_level_too_deep() {
-    // 65 brackets, and a megabyte of them: both stop at byte 64, the 65th opening.
+fn nesting_deeper_than_the_limit_is_refused_at_the_first_level_too_deep() {
+    // One bracket too many, and a quarter megabyte of them: both stop at the first one too deep.
     for count in [MAX_DEPTH + 1, MAX_INPUT_LEN] {
         let deep = "[".repeat(count);
         assert_eq!(
@@ -1355,9 +1355,14 @@ fn nesting_deeper_than_64_is_refused_at_the_first_level_too_deep() {
     }
     let objects = "{\"a\":".repeat(MAX_DEPTH + 1);
     assert!(matches!(parse(&objects), Err(Eip712Error::TooDeep { .. })));
-    // Exactly 64 levels are read (and then refused for what they say, not for depth).
-    let sixty_four = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
-    assert_refused(&sixty_four, "typed data: expected an object");
+    // 64 levels, as the acceptance names them, are refused.
+    assert!(matches!(
+        parse(&format!("{}{}", "[".repeat(64), "]".repeat(64))),
+        Err(Eip712Error::TooDeep { .. })
+    ));
+    // Exactly MAX_DEPTH levels are read (and then refused for what they say, not for depth).
+    let at_limit = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+    assert_refused(&at_limit, "typed data: expected an object");
 }
 
 #[test]
@@ -1375,7 +1380,7 @@ fn deep_arrays_in_a_message_are_accepted_up_to_the_limit() {
     ));
     // A type with more dimensions than that is refused even with an empty value.
     let ty = format!("uint8{}", "[]".repeat(MAX_DEPTH + 1));
-    assert_refused(&single(&ty, "[]"), "it has more than 64 array dimensions");
+    assert_refused(&single(&ty, "[]"), "it has more than 48 array dimensions");
 }
 
 #[test]

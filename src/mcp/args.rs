@@ -20,10 +20,8 @@ const ECHO_CHARS: usize = 40;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum ArgError {
-    #[error(
-        "the arguments are over {MAX_ARGUMENT_BYTES} bytes; keyward's tools take a few short fields"
-    )]
-    TooLarge,
+    #[error("the arguments are over {max} bytes, the most this tool takes")]
+    TooLarge { max: usize },
 
     #[error("unknown argument \"{name}\"; this tool takes {}", list(allowed))]
     Unknown {
@@ -69,13 +67,22 @@ impl<'a> Arguments<'a> {
         arguments: Option<&'a JsonObject>,
         allowed: &'static [&'static str],
     ) -> Result<Self, ArgError> {
+        Self::parse_within(arguments, allowed, MAX_ARGUMENT_BYTES)
+    }
+
+    /// As [`Arguments::parse`], for a tool that takes up to `max` bytes of arguments.
+    pub(crate) fn parse_within(
+        arguments: Option<&'a JsonObject>,
+        allowed: &'static [&'static str],
+        max: usize,
+    ) -> Result<Self, ArgError> {
         if let Some(map) = arguments {
-            let mut budget = MAX_ARGUMENT_BYTES;
+            let mut budget = max;
             for (key, value) in map {
                 budget = budget
                     .checked_sub(key.len() + 4)
                     .and_then(|left| size_within(value, left))
-                    .ok_or(ArgError::TooLarge)?;
+                    .ok_or(ArgError::TooLarge { max })?;
             }
             if let Some(name) = map.keys().find(|key| !allowed.contains(&key.as_str())) {
                 return Err(ArgError::Unknown {
@@ -298,12 +305,16 @@ mod tests {
         let huge = args(json!({"network": "x".repeat(10 << 20)}));
         assert_eq!(
             Arguments::parse(Some(&huge), ALLOWED).err(),
-            Some(ArgError::TooLarge)
+            Some(ArgError::TooLarge {
+                max: MAX_ARGUMENT_BYTES
+            })
         );
         let deep = args(json!({"network": [[[vec!["xxxx"; 4000]]]]}));
         assert_eq!(
             Arguments::parse(Some(&deep), ALLOWED).err(),
-            Some(ArgError::TooLarge)
+            Some(ArgError::TooLarge {
+                max: MAX_ARGUMENT_BYTES
+            })
         );
     }
 

@@ -10,7 +10,7 @@ use super::approval::Filed;
 use super::args::{ArgError, Arguments, invalid};
 use super::error::ToolError;
 use super::tools;
-use crate::abi::{Function, decode_known};
+use crate::abi::{Decoded, Function, decode_known};
 use crate::audit::Kind;
 use crate::chain::plan::Draft;
 use crate::chain::units::parse_units;
@@ -48,7 +48,15 @@ impl Server {
                 let call = function
                     .decode(&input)
                     .map_err(|_| ToolError::Internal("calldata keyward encoded did not decode"))?;
-                (input, CallReading::Given(call))
+                // A function keyward knows reads as keyward knows it: its own names, and the
+                // calls a multicall or Safe transaction carries decoded instead of shown as bytes.
+                let reading = match decode_known(&input) {
+                    Decoded::Known(known) if known.call.signature == call.signature => {
+                        CallReading::Known(Decoded::Known(known))
+                    }
+                    _ => CallReading::Given(call),
+                };
+                (input, reading)
             }
             (None, Some(data)) => {
                 if args.get("args").is_some() {
@@ -94,47 +102,40 @@ impl Server {
         policy::check_unlimited(&self.inner.config, reading.grants_unlimited())
             .map_err(|refusal| self.refuse(refusal))?;
         // What the call moves, for the limits and the recipient rule: a configured token's
-        // transfer, approve or increaseAllowance spends that token, to its recipient or spender.
+        // transfer, approve or increaseAllowance (alone or in its multicall) spends that token,
+        // to its recipient or spender.
         let token = network
             .tokens
             .iter()
             .find(|t| t.address == to)
             .and_then(|t| Some((t.symbol.clone()?, t.decimals?)));
-        let (spend, counterparty) = match (reading.token_movement(), token) {
-            (Some((party, amount)), Some((symbol, decimals))) => {
-                if !value.is_zero() {
-                    return Err(invalid(
-                        "value",
-                        "must be 0 for a token transfer or approval: send ETH in its own request",
-                    )
-                    .into());
-                }
-                let spend = (!amount.is_zero() && amount != U256::MAX).then(|| Spend {
-                    network: network.name.clone(),
-                    asset: symbol,
-                    base_units: amount.to_string(),
-                    decimals,
-                });
-                (spend, party)
-            }
-            (Some((party, _)), None) => (None, party),
-            (None, _) => (
-                (!value.is_zero()).then(|| Spend {
-                    network: network.name.clone(),
-                    asset: "ETH".to_owned(),
-                    base_units: value.to_string(),
-                    decimals: 18,
-                }),
-                to,
+        let movements = reading.token_movements();
+        if !movements.is_empty() && !value.is_zero() {
+            return Err(invalid(
+                "value",
+                "must be 0 for a token transfer or approval: send ETH in its own request",
+            )
+            .into());
+        }
+        let spends = match &token {
+            Some((symbol, decimals)) => Spend::totals(
+                movements
+                    .iter()
+                    .filter(|(_, amount)| !amount.is_zero() && *amount != U256::MAX)
+                    .map(|(_, amount)| Spend::new(&network.name, symbol, *amount, *decimals)),
             ),
+            None if !value.is_zero() => vec![Spend::new(&network.name, "ETH", value, 18)],
+            None => Vec::new(),
         };
-        // The recipient rule applies to the token's recipient or spender as well as the contract.
-        if counterparty != to {
+        // The recipient rule applies to every recipient or spender as well as the contract.
+        if !movements.is_empty() {
             let book = policy::AddressBook::load(&self.desk().data_dir)
                 .map_err(|err| ToolError::Unavailable(err.to_string()))?;
             let own: Vec<Address> = self.vault()?.accounts().iter().map(|a| a.address).collect();
-            policy::check_counterparty(&self.inner.config, &book, &own, counterparty)
-                .map_err(|refusal| self.refuse(refusal))?;
+            for (party, _) in &movements {
+                policy::check_counterparty(&self.inner.config, &book, &own, *party)
+                    .map_err(|refusal| self.refuse(refusal))?;
+            }
         }
         self.prepare(
             &args,
@@ -152,7 +153,7 @@ impl Server {
                 counterparty: to,
                 token: None,
             },
-            spend,
+            spends,
         )
         .await
     }

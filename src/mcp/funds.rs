@@ -27,7 +27,7 @@ use crate::confirm::guard::now;
 use crate::confirm::random_hex;
 use crate::confirm::store::{Request, Signs, Spend, State, sha256_hex};
 use crate::keystore::find_account;
-use crate::policy::{self, AddressBook, Movement};
+use crate::policy::{self, AddressBook};
 use crate::review::{self, Action, Allowance, Facts, ReviewInput, Simulation, TokenView};
 use crate::untrusted::UntrustedText;
 
@@ -46,7 +46,8 @@ pub(super) struct Filing<'a> {
     pub payload: String,
     pub digest: B256,
     pub review: review::Review,
-    pub spend: Option<Spend>,
+    /// What it spends, one entry per asset (see [`Spend::totals`]).
+    pub spends: Vec<Spend>,
 }
 
 /// What the tool asked for, resolved against the configuration.
@@ -96,12 +97,7 @@ impl Server {
                 )
             }
         };
-        let spend = symbol.map(|asset| Spend {
-            network: network.name.clone(),
-            asset,
-            base_units: amount.to_string(),
-            decimals,
-        });
+        let spend = symbol.map(|asset| Spend::new(&network.name, &asset, amount, decimals));
         self.prepare(
             &args,
             "transfer",
@@ -115,7 +111,7 @@ impl Server {
                 counterparty: to,
                 token,
             },
-            spend,
+            spend.into_iter().collect(),
         )
         .await
     }
@@ -155,15 +151,13 @@ impl Server {
         policy::check_unlimited(&self.inner.config, allowance == Allowance::Unlimited)
             .map_err(|refusal| self.refuse(refusal))?;
         // An allowance is spending power: limited ones count against the asset's limits.
-        let spend = match allowance {
-            Allowance::Limited(amount) if !amount.is_zero() && token.verified => Some(Spend {
-                network: network.name.clone(),
-                asset: token.symbol.value.clone(),
-                base_units: amount.to_string(),
-                decimals: token.decimals,
-            }),
-            _ => None,
-        };
+        let spend =
+            match allowance {
+                Allowance::Limited(amount) if !amount.is_zero() && token.verified => Some(
+                    Spend::new(&network.name, &token.symbol.value, amount, token.decimals),
+                ),
+                _ => None,
+            };
         let address = token.address;
         self.prepare(
             &args,
@@ -182,7 +176,7 @@ impl Server {
                 counterparty: spender,
                 token: None,
             },
-            spend,
+            spend.into_iter().collect(),
         )
         .await
     }
@@ -301,7 +295,7 @@ impl Server {
         network: &Network,
         action: Action,
         mut draft: Draft,
-        spend: Option<Spend>,
+        spends: Vec<Spend>,
     ) -> Result<Filed, ToolError> {
         let desk = self.desk();
         let config = &self.inner.config;
@@ -314,15 +308,8 @@ impl Server {
             .map_err(|err| ToolError::Unavailable(err.to_string()))?;
         let own: Vec<Address> = vault.accounts().iter().map(|a| a.address).collect();
         policy::check_counterparty(config, &book, &own, draft.counterparty).map_err(refuse)?;
-        if let Some(spend) = &spend {
-            let movement = Movement {
-                network: &spend.network,
-                asset: Some(&spend.asset),
-                amount: U256::from_str_radix(&spend.base_units, 10).unwrap_or(U256::MAX),
-                decimals: spend.decimals,
-            };
-            policy::check_limits(config, &desk.ledger, &movement, now()).map_err(refuse)?;
-        }
+        let movements: Vec<_> = spends.iter().map(Spend::movement).collect();
+        policy::check_all_limits(config, &desk.ledger, &movements, now()).map_err(refuse)?;
 
         let (_, chain) = self.network(Some(&network.name))?;
         let planned = chain.plan(&draft).await?;
@@ -409,7 +396,7 @@ impl Server {
                 payload: hex::encode(tx.signing_payload()),
                 digest: tx.signing_hash(),
                 review,
-                spend,
+                spends,
             },
         )
         .inspect_err(|_| desk.nonces.release(network.chain_id, draft.from, nonce))
@@ -437,7 +424,7 @@ impl Server {
             payload: filing.payload,
             digest: filing.digest,
             review: filing.review,
-            spend: filing.spend,
+            spends: filing.spends,
             token_sha256: sha256_hex(token.as_bytes()),
             csrf: random_hex(16).map_err(ToolError::Unavailable)?,
             arguments_sha256: arguments_sha256(args.raw()),

@@ -84,7 +84,7 @@ impl Server {
                 digest: personal_hash(&message),
                 payload: hex::encode(&message),
                 review,
-                spend: None,
+                spends: Vec::new(),
             },
         )
     }
@@ -93,7 +93,13 @@ impl Server {
         &self,
         arguments: Option<&JsonObject>,
     ) -> Result<Filed, ToolError> {
-        let args = Arguments::parse(arguments, tools::SIGN_TYPED_DATA_ARGS)?;
+        // Typed data may be as large as the parser takes, plus room for the other arguments and
+        // for escapes a string of JSON adds.
+        let args = Arguments::parse_within(
+            arguments,
+            tools::SIGN_TYPED_DATA_ARGS,
+            2 * crate::eip712::MAX_INPUT_LEN,
+        )?;
         let (network, _) = self.network(args.network()?)?;
         // The JSON of eth_signTypedData_v4, as a string or as the object itself.
         let json = match args.get("typed_data") {
@@ -129,32 +135,30 @@ impl Server {
         }
         let (vault, position) = self.sender(&args)?;
         let account = &vault.accounts()[position];
+        let book = crate::policy::AddressBook::load(&self.desk().data_dir)
+            .map_err(|err| ToolError::Unavailable(err.to_string()))?;
         let contract_name = match data.domain().verifying_contract {
-            Some(contract) => {
-                let book = crate::policy::AddressBook::load(&self.desk().data_dir)
-                    .map_err(|err| ToolError::Unavailable(err.to_string()))?;
-                network
-                    .tokens
-                    .iter()
-                    .find(|t| t.address == contract)
-                    .map(|t| {
-                        format!(
-                            "the token {} (in keyward's configuration)",
-                            t.symbol.as_deref().unwrap_or("without a symbol")
-                        )
-                    })
-                    .or_else(|| {
-                        book.name_of(contract)
-                            .map(|name| format!("{name} (address book)"))
-                    })
-                    .or_else(|| {
-                        vault
-                            .accounts()
-                            .iter()
-                            .find(|a| a.address == contract)
-                            .map(|a| format!("{} (your account)", a.label))
-                    })
-            }
+            Some(contract) => network
+                .tokens
+                .iter()
+                .find(|t| t.address == contract)
+                .map(|t| {
+                    format!(
+                        "the token {} (in keyward's configuration)",
+                        t.symbol.as_deref().unwrap_or("without a symbol")
+                    )
+                })
+                .or_else(|| {
+                    book.name_of(contract)
+                        .map(|name| format!("{name} (address book)"))
+                })
+                .or_else(|| {
+                    vault
+                        .accounts()
+                        .iter()
+                        .find(|a| a.address == contract)
+                        .map(|a| format!("{} (your account)", a.label))
+                }),
             None => None,
         };
         let tokens: Vec<(Address, String, u8)> = network
@@ -162,34 +166,29 @@ impl Server {
             .iter()
             .filter_map(|t| Some((t.address, t.symbol.clone()?, t.decimals?)))
             .collect();
-        // A limited permit for one configured token spends from that token's limits.
-        let spend = authorization(&data).and_then(|found| match found.grants.as_slice() {
-            [grant] if !grant.unlimited && !grant.amount.is_zero() => tokens
-                .iter()
-                .find(|(address, ..)| *address == grant.token)
-                .map(|(_, symbol, decimals)| Spend {
-                    network: network.name.clone(),
-                    asset: symbol.clone(),
-                    base_units: grant.amount.to_string(),
-                    decimals: *decimals,
-                }),
-            _ => None,
-        });
-        if let Some(spend) = &spend {
-            let movement = crate::policy::Movement {
-                network: &spend.network,
-                asset: Some(&spend.asset),
-                amount: alloy::primitives::U256::from_str_radix(&spend.base_units, 10)
-                    .unwrap_or(alloy::primitives::U256::MAX),
-                decimals: spend.decimals,
-            };
-            crate::policy::check_limits(
-                &self.inner.config,
-                &self.desk().ledger,
-                &movement,
-                crate::confirm::guard::now(),
-            )
-            .map_err(|refusal| self.refuse(refusal))?;
+        // A permit is spending power: each limited grant of a configured token counts against
+        // that token's limits, and the spender must pass the recipient rule like an approval's.
+        let found = authorization(&data);
+        let spends = Spend::totals(found.iter().flat_map(|found| &found.grants).filter_map(
+            |grant| {
+                let (_, symbol, decimals) = tokens.iter().find(|(a, ..)| *a == grant.token)?;
+                (!grant.unlimited && !grant.amount.is_zero())
+                    .then(|| Spend::new(&network.name, symbol, grant.amount, *decimals))
+            },
+        ));
+        let movements: Vec<_> = spends.iter().map(Spend::movement).collect();
+        crate::policy::check_all_limits(
+            &self.inner.config,
+            &self.desk().ledger,
+            &movements,
+            crate::confirm::guard::now(),
+        )
+        .map_err(|refusal| self.refuse(refusal))?;
+        let spender = found.and_then(|found| found.spender);
+        if let Some(spender) = spender {
+            let own: Vec<Address> = vault.accounts().iter().map(|a| a.address).collect();
+            crate::policy::check_counterparty(&self.inner.config, &book, &own, spender)
+                .map_err(|refusal| self.refuse(refusal))?;
         }
         let review = typed_data(&TypedInput {
             from_label: &account.label.to_string(),
@@ -208,11 +207,11 @@ impl Server {
                 network: network.name.clone(),
                 account: position,
                 from: account.address,
-                counterparty: Address::ZERO,
+                counterparty: spender.unwrap_or(Address::ZERO),
                 digest: data.signing_hash(),
                 payload: hex::encode(json.as_bytes()),
                 review,
-                spend,
+                spends,
             },
         )
     }

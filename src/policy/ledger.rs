@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use alloy::primitives::{Address, U256};
 use serde::{Deserialize, Serialize};
 
+use super::Movement;
 use crate::files::{self, FileError};
 
 const FILE: &str = "spend-ledger.json";
@@ -89,12 +90,11 @@ impl SpendLedger {
             .fold(U256::ZERO, |sum, e| sum.saturating_add(e.base_units))
     }
 
-    /// Records a spend, persisted before this returns.
+    /// Records what one request spends, persisted in one write before this returns. Movements of
+    /// an unconfigured token (no asset) are not recorded: no limit names them.
     pub fn record(
         &self,
-        network: &str,
-        asset: &str,
-        base_units: U256,
+        movements: &[Movement<'_>],
         request: &str,
         now: u64,
     ) -> Result<(), LedgerError> {
@@ -106,13 +106,15 @@ impl SpendLedger {
             .filter(|e| e.time > keep_after)
             .cloned()
             .collect();
-        spends.push(Entry {
-            time: now,
-            network: network.to_owned(),
-            asset: asset.to_owned(),
-            base_units,
-            request: request.to_owned(),
-        });
+        spends.extend(movements.iter().filter_map(|movement| {
+            Some(Entry {
+                time: now,
+                network: movement.network.to_owned(),
+                asset: movement.asset?.to_owned(),
+                base_units: movement.amount,
+                request: request.to_owned(),
+            })
+        }));
         let next = Saved {
             spends,
             counterparties: saved.counterparties.clone(),

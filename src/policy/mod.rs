@@ -125,6 +125,18 @@ pub fn check_unlimited(config: &Config, unlimited: bool) -> Result<(), Refusal> 
     Ok(())
 }
 
+/// Checks every movement of one request against the limits.
+pub fn check_all_limits(
+    config: &Config,
+    ledger: &SpendLedger,
+    movements: &[Movement<'_>],
+    now: u64,
+) -> Result<(), Refusal> {
+    movements
+        .iter()
+        .try_for_each(|movement| check_limits(config, ledger, movement, now))
+}
+
 /// Checks the per-transaction and 24-hour limits for `movement`, given what the ledger holds.
 pub fn check_limits(
     config: &Config,
@@ -258,12 +270,8 @@ mod tests {
         assert_eq!(refusal.rule(), "policy.limits[0].per_transaction");
         assert!(refusal.to_string().contains("1 ETH per transaction"));
 
-        ledger
-            .record("anvil", "ETH", parse_units("1", 18).unwrap(), "r1", 1000)
-            .unwrap();
-        ledger
-            .record("anvil", "ETH", parse_units("0.5", 18).unwrap(), "r2", 2000)
-            .unwrap();
+        ledger.record(&[eth("1")], "r1", 1000).unwrap();
+        ledger.record(&[eth("0.5")], "r2", 2000).unwrap();
         let refusal = check_limits(&config, &ledger, &eth("0.6"), 3000).unwrap_err();
         assert_eq!(refusal.rule(), "policy.limits[0].per_24h");
         assert!(refusal.to_string().contains("1.5 ETH was already approved"));

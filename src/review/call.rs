@@ -1,7 +1,7 @@
 //! How a contract call reads in the review: the function and every argument when keyward can
 //! decode the calldata, the raw bytes when it cannot, and the warnings each deserves.
 
-use alloy::primitives::U256;
+use alloy::primitives::{Address, U256};
 
 use super::{Severity, Text, Warning, escape as clean, grouped};
 use crate::abi::{Arg, Call, Decoded, KnownCall, Value};
@@ -33,46 +33,98 @@ impl CallReading {
         matches!(self, Self::Known(Decoded::Known(call)) if call.contains_delegatecall())
     }
 
-    /// Whether the call grants spending power without a limit: `approve` or `increaseAllowance`
-    /// of the largest amount, or `setApprovalForAll(operator, true)`.
+    /// Whether the call, or any call it carries, grants spending power without a limit:
+    /// `approve` or `increaseAllowance` of the largest amount, or
+    /// `setApprovalForAll(operator, true)`. An approval inside a multicall or a Safe transaction
+    /// grants as much as one made directly.
     pub fn grants_unlimited(&self) -> bool {
-        let call = match self {
-            Self::Given(call) => call,
-            Self::Known(Decoded::Known(known)) => &known.call,
-            Self::Known(_) => return false,
-        };
-        match (call.signature.as_str(), call.args.get(1).map(|a| &a.value)) {
-            (
-                "approve(address,uint256)" | "increaseAllowance(address,uint256)",
-                Some(Value::Uint(amount)),
-            ) => *amount == U256::MAX,
-            ("setApprovalForAll(address,bool)", Some(Value::Bool(approved))) => *approved,
-            _ => false,
-        }
+        self.calls().iter().any(|(call, _)| {
+            match (call.signature.as_str(), call.args.get(1).map(|a| &a.value)) {
+                (
+                    "approve(address,uint256)" | "increaseAllowance(address,uint256)",
+                    Some(Value::Uint(amount)),
+                ) => *amount == U256::MAX,
+                ("setApprovalForAll(address,bool)", Some(Value::Bool(approved))) => *approved,
+                _ => false,
+            }
+        })
     }
 
-    /// For an ERC-20 `transfer`, `approve` or `increaseAllowance`: the recipient or spender and
+    /// For each ERC-20 `transfer`, `approve` or `increaseAllowance` the called contract runs for
+    /// the sender (the call itself, or one inside its `multicall`): the recipient or spender and
     /// the amount.
-    pub fn token_movement(&self) -> Option<(alloy::primitives::Address, U256)> {
-        let call = match self {
-            Self::Given(call) => call,
-            Self::Known(Decoded::Known(known)) => &known.call,
-            Self::Known(_) => return None,
-        };
-        match (
-            call.signature.as_str(),
-            call.args.first().map(|a| &a.value),
-            call.args.get(1).map(|a| &a.value),
-        ) {
-            (
-                "transfer(address,uint256)"
-                | "approve(address,uint256)"
-                | "increaseAllowance(address,uint256)",
-                Some(Value::Address(party)),
-                Some(Value::Uint(amount)),
-            ) => Some((*party, *amount)),
-            _ => None,
+    pub fn token_movements(&self) -> Vec<(Address, U256)> {
+        self.calls()
+            .into_iter()
+            .filter(|(_, on_target)| *on_target)
+            .filter_map(|(call, _)| {
+                match (
+                    call.signature.as_str(),
+                    call.args.first().map(|a| &a.value),
+                    call.args.get(1).map(|a| &a.value),
+                ) {
+                    (
+                        "transfer(address,uint256)"
+                        | "approve(address,uint256)"
+                        | "increaseAllowance(address,uint256)",
+                        Some(Value::Address(party)),
+                        Some(Value::Uint(amount)),
+                    ) => Some((*party, *amount)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// Every call decoded, the outer one first, each with whether it runs on the called
+    /// contract for the sender: a multicall's inner calls do, a Safe transaction's do not.
+    fn calls(&self) -> Vec<(&Call, bool)> {
+        fn walk<'a>(decoded: &'a Decoded, on_target: bool, calls: &mut Vec<(&'a Call, bool)>) {
+            if let Decoded::Known(known) = decoded {
+                calls.push((&known.call, on_target));
+                let inner_on_target = on_target && known.call.name == "multicall";
+                for inner in &known.inner {
+                    walk(inner, inner_on_target, calls);
+                }
+            }
         }
+        let mut calls = Vec::new();
+        match self {
+            Self::Given(call) => calls.push((call, true)),
+            Self::Known(decoded) => walk(decoded, true, &mut calls),
+        }
+        calls
+    }
+
+    /// Where the first call keyward cannot read is: "this calldata", or "inner call 2", or
+    /// "inner call 1, inner call 3".
+    fn unreadable_part(&self) -> Option<String> {
+        fn find(decoded: &Decoded, path: &mut Vec<usize>) -> bool {
+            match decoded {
+                Decoded::Known(known) => known.inner.iter().enumerate().any(|(index, inner)| {
+                    path.push(index + 1);
+                    find(inner, path) || {
+                        path.pop();
+                        false
+                    }
+                }),
+                other => unreadable(other),
+            }
+        }
+        let Self::Known(decoded) = self else {
+            return None;
+        };
+        let mut path = Vec::new();
+        find(decoded, &mut path).then(|| {
+            if path.is_empty() {
+                "this calldata".to_owned()
+            } else {
+                path.iter()
+                    .map(|index| format!("inner call {index}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        })
     }
 
     /// The function's name for the title, when known.
@@ -264,12 +316,13 @@ fn raw_lines(text: &mut Text, input: &[u8]) {
 /// The warnings a call deserves.
 pub(super) fn call_warnings(reading: &CallReading, blind_signing: bool) -> Vec<Warning> {
     let mut warnings = Vec::new();
-    if reading.is_blind() {
+    if let Some(part) = reading.unreadable_part() {
         warnings.push(Warning {
             severity: Severity::Critical,
-            text: "keyward cannot decode this calldata, so this review cannot say what the call \
-                   does: signing it is blind signing"
-                .into(),
+            text: format!(
+                "keyward cannot decode {part}, so this review cannot say what the call does: \
+                 signing it is blind signing"
+            ),
             blocks: !blind_signing,
         });
     }

@@ -386,6 +386,68 @@ fn multicall_review() {
     check("multicall", &review);
     assert!(review.text.contains("inner call 1:"), "{}", review.text);
     assert!(review.text.contains("inner call 2:"), "{}", review.text);
+    assert!(
+        review.warnings[0]
+            .text
+            .contains("cannot decode inner call 2,"),
+        "the blind-signing warning names the call it cannot read: {}",
+        review.warnings[0].text
+    );
+}
+
+#[test]
+fn calls_inside_a_multicall_count_as_the_calls_they_are() {
+    let approve = |amount: &str| {
+        encode(
+            "approve(address,uint256)",
+            serde_json::json!([FRIEND.to_string(), amount]),
+        )
+    };
+    let transfer = encode(
+        "transfer(address,uint256)",
+        serde_json::json!([FRIEND.to_string(), "7"]),
+    );
+    let multicall = |calls: &[&[u8]]| {
+        let data: Vec<String> = calls
+            .iter()
+            .map(|call| format!("0x{}", hex::encode(call)))
+            .collect();
+        encode("multicall(bytes[])", serde_json::json!([data]))
+    };
+    let read = |input: &[u8]| CallReading::Known(crate::abi::decode_known(input));
+
+    // An unlimited approval hidden in a multicall, or in a multicall inside one, is unlimited.
+    let max = U256::MAX.to_string();
+    let hidden = multicall(&[&transfer, &approve(&max)]);
+    assert!(read(&hidden).grants_unlimited());
+    assert!(read(&multicall(&[&hidden])).grants_unlimited());
+    assert!(!read(&multicall(&[&transfer, &approve("5")])).grants_unlimited());
+    let review = contract_call(TUSD, hidden.clone(), false);
+    assert!(review.warnings.iter().any(|w| w.text.contains("UNLIMITED")));
+
+    // Every transfer and approval the token runs for the sender counts, in order.
+    assert_eq!(
+        read(&multicall(&[&transfer, &approve("5")])).token_movements(),
+        vec![(FRIEND, U256::from(7)), (FRIEND, U256::from(5))]
+    );
+    // A Safe transaction's inner call runs from the Safe, not from this account.
+    let zero = Address::ZERO.to_string();
+    let safe = encode(
+        "execTransaction(address,uint256,bytes,uint8,uint256,uint256,uint256,address,address,bytes)",
+        serde_json::json!([
+            TUSD.to_string(),
+            "0",
+            format!("0x{}", hex::encode(&transfer)),
+            "0",
+            "0",
+            "0",
+            "0",
+            zero,
+            zero,
+            "0x"
+        ]),
+    );
+    assert!(read(&safe).token_movements().is_empty());
 }
 
 #[test]
