@@ -4,11 +4,19 @@
 //! Every public item is re-exported here; each module is one layer:
 //! - [`transport`]: one APDU out, one reply back, over any [`Transport`] (USB HID, Speculos TCP,
 //!   the in-process emulator), with a [`Wait`] that bounds how long a person may take;
+//! - [`apdu`]: command frames and status words, and what each status word means;
+//! - [`path`]: BIP-32 derivation paths as the app takes them;
 //! - [`error`]: every way a device or transport can fail, each with a message that says what to
 //!   do.
+//!
+//! The protocol facts all of this follows are in `shared/ledger/APDU.md`.
 
+pub mod apdu;
 pub mod error;
+pub mod path;
 pub mod transport;
 
+pub use apdu::{split_reply, status_error};
 pub use error::{DeviceError, Result, TransportError};
+pub use path::DerivationPath;
 pub use transport::{Transport, Wait};
