@@ -6,17 +6,24 @@
 //!   the in-process emulator), with a [`Wait`] that bounds how long a person may take;
 //! - [`apdu`]: command frames and status words, and what each status word means;
 //! - [`path`]: BIP-32 derivation paths as the app takes them;
+//! - [`app`]: the Ethereum app's commands ([`EthApp`]) and the pure functions that cut a payload
+//!   into APDUs;
 //! - [`error`]: every way a device or transport can fail, each with a message that says what to
 //!   do.
 //!
 //! The protocol facts all of this follows are in `shared/ledger/APDU.md`.
 
 pub mod apdu;
+pub mod app;
 pub mod error;
 pub mod path;
+mod rlp;
 pub mod transport;
 
 pub use apdu::{split_reply, status_error};
+pub use app::{
+    AddressInfo, AppConfiguration, Display, EthApp, Signature, message_apdus, transaction_apdus,
+};
 pub use error::{DeviceError, Result, TransportError};
 pub use path::DerivationPath;
 pub use transport::{Transport, Wait};
