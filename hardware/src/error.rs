@@ -63,6 +63,11 @@ pub enum DeviceError {
 
     #[error("the data to sign {0}")]
     Payload(String),
+
+    /// The in-process emulator could not be set up (a bad recovery phrase). Never carries the
+    /// phrase or any of its words.
+    #[error("the Ledger emulator could not start: {0}")]
+    Emulator(String),
 }
 
 pub type Result<T, E = DeviceError> = std::result::Result<T, E>;

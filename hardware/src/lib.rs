@@ -8,6 +8,7 @@
 //! - [`path`]: BIP-32 derivation paths as the app takes them;
 //! - [`app`]: the Ethereum app's commands ([`EthApp`]) and the pure functions that cut a payload
 //!   into APDUs;
+//! - [`emulator`]: an in-process [`Emulator`] of the app, with a software key, for tests;
 //! - [`error`]: every way a device or transport can fail, each with a message that says what to
 //!   do.
 //!
@@ -15,6 +16,7 @@
 
 pub mod apdu;
 pub mod app;
+pub mod emulator;
 pub mod error;
 pub mod path;
 mod rlp;
@@ -24,6 +26,7 @@ pub use apdu::{split_reply, status_error};
 pub use app::{
     AddressInfo, AppConfiguration, Display, EthApp, Signature, message_apdus, transaction_apdus,
 };
+pub use emulator::{Emulator, EmulatorOptions, Mode, SPECULOS_SEED};
 pub use error::{DeviceError, Result, TransportError};
 pub use path::DerivationPath;
 pub use transport::{Transport, Wait};

@@ -164,6 +164,24 @@ fn item_at(bytes: &[u8], offset: usize) -> Result<Item<'_>, RlpError> {
     })
 }
 
+/// The end offsets of the items that have fully arrived, reading from `start` of a list whose
+/// bytes are still arriving. Stops at the first item that is cut short.
+pub(crate) fn arrived_item_ends(bytes: &[u8], start: usize) -> Result<Vec<usize>, RlpError> {
+    let mut ends = Vec::new();
+    let mut offset = start;
+    while offset < bytes.len() {
+        match item_at(bytes, offset) {
+            Ok(item) => {
+                offset = item.end;
+                ends.push(item.end);
+            }
+            Err(RlpError::Incomplete) => break,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(ends)
+}
+
 #[cfg(test)]
 pub(crate) mod encode {
     //! An RLP encoder for building test transactions.
@@ -272,6 +290,19 @@ mod tests {
         assert_eq!(
             list(&bytes).unwrap_err(),
             RlpError::Malformed("lists nest too deep")
+        );
+    }
+
+    #[test]
+    fn reports_which_items_have_arrived() {
+        let bytes = encode::list(&[encode::uint(1), encode::string(&[7; 10]), encode::uint(3)]);
+        // Header, 01, then 8A and ten bytes, then 03.
+        assert_eq!(arrived_item_ends(&bytes, 1).unwrap(), vec![2, 13, 14]);
+        assert_eq!(arrived_item_ends(&bytes[..12], 1).unwrap(), vec![2]);
+        assert_eq!(arrived_item_ends(&bytes[..13], 1).unwrap(), vec![2, 13]);
+        assert_eq!(
+            arrived_item_ends(&[0xC3, 0xB8, 0x00], 1).unwrap_err(),
+            RlpError::Malformed("a length has a leading zero")
         );
     }
 }
