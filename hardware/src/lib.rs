@@ -22,6 +22,9 @@ pub mod path;
 mod rlp;
 pub mod transport;
 
+#[cfg(test)]
+mod conformance;
+
 pub use apdu::{split_reply, status_error};
 pub use app::{
     AddressInfo, AppConfiguration, Display, EthApp, Signature, message_apdus, transaction_apdus,
