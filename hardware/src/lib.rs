@@ -8,7 +8,11 @@
 //!   do.
 
 pub mod error;
+#[cfg(feature = "hid")]
+pub mod hid;
 pub mod transport;
 
 pub use error::{DeviceError, Result, TransportError};
+#[cfg(feature = "hid")]
+pub use hid::{DeviceInfo, HidTransport, list_devices};
 pub use transport::{Transport, Wait};
