@@ -10,9 +10,11 @@
 pub mod error;
 #[cfg(feature = "hid")]
 pub mod hid;
+pub mod speculos;
 pub mod transport;
 
 pub use error::{DeviceError, Result, TransportError};
 #[cfg(feature = "hid")]
 pub use hid::{DeviceInfo, HidTransport, list_devices};
+pub use speculos::SpeculosTransport;
 pub use transport::{Transport, Wait};
