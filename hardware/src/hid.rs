@@ -31,15 +31,14 @@ const FIRST_HEADER_LEN: usize = HEADER_LEN + 2;
 /// The longest APDU the framing can describe: its length travels as a u16.
 const MAX_APDU_LEN: usize = u16::MAX as usize;
 
-/// The longest a single blocking read (or a wait for the device lock) lasts before the [`Wait`]
-/// is checked again.
+/// The longest a single blocking read lasts before the [`Wait`] is checked again.
 const POLL: Duration = Duration::from_millis(100);
 /// How often a caller blocked behind another exchange looks at its own [`Wait`].
 const LOCK_POLL: Duration = Duration::from_millis(10);
 /// Reports dropped, at most, before an exchange: left over from one that was abandoned.
 const MAX_STALE_REPORTS: usize = 64;
 
-/// A Ledger seen on USB: what `keyward ledger list` shows and what [`HidTransport::open`] takes.
+/// A Ledger seen on USB: what a device list shows, and the path [`HidTransport::open`] takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceInfo {
     /// The operating system's path to the HID interface (`/dev/hidraw3` on Linux).
@@ -70,7 +69,7 @@ impl DeviceInfo {
 }
 
 /// The Ledgers connected now, in the order the operating system lists them. Only the interface
-/// that carries APDUs is listed (not a device's FIDO interface), so each device appears once.
+/// that carries APDUs (usage page `FFA0`) is listed, not a device's FIDO interface.
 pub fn list_devices() -> Result<Vec<DeviceInfo>, TransportError> {
     let api = HidApi::new().map_err(disconnected)?;
     Ok(TransportNativeHID::list_ledgers(&api)
