@@ -58,6 +58,7 @@ pub struct Config {
     pub log: LogSettings,
     pub policy: Policy,
     pub approval: Approval,
+    pub ledger: LedgerSettings,
 }
 
 /// One chain keyward talks to.
@@ -138,6 +139,52 @@ pub struct Limit {
 pub struct Approval {
     /// Where the approval page listens: always a loopback address.
     pub listen: SocketAddr,
+}
+
+/// How keyward reaches a Ledger, for accounts of kind `ledger`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerSettings {
+    pub transport: LedgerTransport,
+    /// How long the person may take to confirm on the device.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for LedgerSettings {
+    fn default() -> Self {
+        Self {
+            transport: LedgerTransport::Hid,
+            timeout: std::time::Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerTransport {
+    /// A device on USB.
+    Hid,
+    /// Speculos's raw APDU port, on loopback.
+    Speculos(SocketAddr),
+    /// The in-process emulator of the Ethereum app, with Speculos's public test seed. For
+    /// development and tests only: anyone can derive its keys.
+    Emulator(EmulatorSettings),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatorSettings {
+    pub mode: EmulatorMode,
+    pub blind_signing: bool,
+    pub version: (u8, u8, u8),
+    /// How long the emulated person takes to confirm.
+    pub user_delay: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmulatorMode {
+    Approve,
+    Reject,
+    Locked,
+    AppNotOpen,
 }
 
 impl Config {
@@ -372,6 +419,131 @@ mod raw {
         policy: Policy,
         #[serde(default)]
         approval: Approval,
+        #[serde(default)]
+        ledger: Ledger,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Ledger {
+        transport: Option<String>,
+        speculos_address: Option<String>,
+        timeout_seconds: Option<u64>,
+        emulator: Option<Emulator>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Emulator {
+        #[serde(default = "approve")]
+        mode: EmulatorMode,
+        #[serde(default)]
+        blind_signing: bool,
+        app_version: Option<String>,
+        #[serde(default)]
+        user_delay_ms: u64,
+    }
+
+    fn approve() -> EmulatorMode {
+        EmulatorMode::Approve
+    }
+
+    impl Ledger {
+        fn validate(
+            self,
+            invalid: &dyn Fn(String, String) -> ConfigError,
+        ) -> Result<LedgerSettings, ConfigError> {
+            let timeout = match self.timeout_seconds {
+                None => 120,
+                Some(seconds @ 5..=3600) => seconds,
+                Some(_) => {
+                    return Err(invalid(
+                        "ledger.timeout_seconds".into(),
+                        "must be from 5 to 3600: the time a person has to confirm on the device"
+                            .into(),
+                    ));
+                }
+            };
+            let transport = self.transport.as_deref().unwrap_or("hid");
+            if transport != "speculos" && self.speculos_address.is_some() {
+                return Err(invalid(
+                    "ledger.speculos_address".into(),
+                    "is only used with transport = \"speculos\"".into(),
+                ));
+            }
+            if transport != "emulator" && self.emulator.is_some() {
+                return Err(invalid(
+                    "ledger.emulator".into(),
+                    "is only used with transport = \"emulator\"".into(),
+                ));
+            }
+            let transport = match transport {
+                "hid" => LedgerTransport::Hid,
+                "speculos" => {
+                    let text = self.speculos_address.as_deref().unwrap_or("127.0.0.1:9999");
+                    let address: SocketAddr = text.parse().map_err(|_| {
+                        invalid(
+                            "ledger.speculos_address".into(),
+                            "must be an IP address and port, such as \"127.0.0.1:9999\"".into(),
+                        )
+                    })?;
+                    if !address.ip().is_loopback() {
+                        return Err(invalid(
+                            "ledger.speculos_address".into(),
+                            "must be a loopback address: Speculos is a test device on this \
+                             machine"
+                                .into(),
+                        ));
+                    }
+                    LedgerTransport::Speculos(address)
+                }
+                "emulator" => {
+                    let emulator = self.emulator.unwrap_or(Emulator {
+                        mode: EmulatorMode::Approve,
+                        blind_signing: false,
+                        app_version: None,
+                        user_delay_ms: 0,
+                    });
+                    let version = match emulator.app_version.as_deref() {
+                        None => (1, 9, 17),
+                        Some(text) => parse_version(text).ok_or_else(|| {
+                            invalid(
+                                "ledger.emulator.app_version".into(),
+                                "must be three numbers such as \"1.9.17\"".into(),
+                            )
+                        })?,
+                    };
+                    if emulator.user_delay_ms > 3_600_000 {
+                        return Err(invalid(
+                            "ledger.emulator.user_delay_ms".into(),
+                            "must be at most 3600000 (an hour)".into(),
+                        ));
+                    }
+                    LedgerTransport::Emulator(EmulatorSettings {
+                        mode: emulator.mode,
+                        blind_signing: emulator.blind_signing,
+                        version,
+                        user_delay: std::time::Duration::from_millis(emulator.user_delay_ms),
+                    })
+                }
+                _ => {
+                    return Err(invalid(
+                        "ledger.transport".into(),
+                        "must be \"hid\", \"speculos\" or \"emulator\"".into(),
+                    ));
+                }
+            };
+            Ok(LedgerSettings {
+                transport,
+                timeout: std::time::Duration::from_secs(timeout),
+            })
+        }
+    }
+
+    fn parse_version(text: &str) -> Option<(u8, u8, u8)> {
+        let mut parts = text.split('.').map(|part| part.parse::<u8>().ok());
+        let version = (parts.next()??, parts.next()??, parts.next()??);
+        parts.next().is_none().then_some(version)
     }
 
     #[derive(Deserialize)]
@@ -670,6 +842,7 @@ mod raw {
                     limits,
                 },
                 approval: super::Approval { listen },
+                ledger: self.ledger.validate(&invalid)?,
             })
         }
     }
@@ -807,5 +980,63 @@ mod tests {
         assert!(parse_address(&good.replace('F', "f").replacen('f', "F", 1)).is_err());
         assert!(parse_address("0x123").is_err());
         assert!(parse_address("5FbDB2315678afecb367f032d93F642f64180aa3").is_err());
+    }
+
+    #[test]
+    fn the_ledger_table_picks_a_transport_and_refuses_what_would_surprise() {
+        let usb = parse(MINIMAL).unwrap().ledger;
+        assert_eq!(usb, LedgerSettings::default());
+        let emulator = parse(&format!(
+            "{MINIMAL}\n[ledger]\ntransport = \"emulator\"\ntimeout_seconds = 5\n\
+             [ledger.emulator]\nmode = \"app_not_open\"\napp_version = \"1.12.0\"\n\
+             user_delay_ms = 250\n"
+        ))
+        .unwrap()
+        .ledger;
+        assert_eq!(
+            emulator,
+            LedgerSettings {
+                transport: LedgerTransport::Emulator(EmulatorSettings {
+                    mode: EmulatorMode::AppNotOpen,
+                    blind_signing: false,
+                    version: (1, 12, 0),
+                    user_delay: std::time::Duration::from_millis(250),
+                }),
+                timeout: std::time::Duration::from_secs(5),
+            }
+        );
+        let speculos = parse(&format!("{MINIMAL}\n[ledger]\ntransport = \"speculos\"\n"))
+            .unwrap()
+            .ledger;
+        assert_eq!(
+            speculos.transport,
+            LedgerTransport::Speculos("127.0.0.1:9999".parse().unwrap())
+        );
+        for (table, expected) in [
+            (
+                "transport = \"bluetooth\"",
+                "must be \"hid\", \"speculos\" or \"emulator\"",
+            ),
+            (
+                "transport = \"speculos\"\nspeculos_address = \"10.0.0.2:9999\"",
+                "must be a loopback address",
+            ),
+            (
+                "speculos_address = \"127.0.0.1:9999\"",
+                "only used with transport",
+            ),
+            ("timeout_seconds = 1", "must be from 5 to 3600"),
+            (
+                "transport = \"emulator\"\n[ledger.emulator]\napp_version = \"1.9\"",
+                "three numbers",
+            ),
+            (
+                "[ledger.emulator]\nmode = \"approve\"",
+                "only used with transport",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}\n[ledger]\n{table}\n")).unwrap_err();
+            assert!(err.contains(expected), "{table}\n=> {err}");
+        }
     }
 }

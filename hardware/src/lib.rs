@@ -18,8 +18,11 @@ pub mod apdu;
 pub mod app;
 pub mod emulator;
 pub mod error;
+#[cfg(feature = "hid")]
+pub mod hid;
 pub mod path;
 mod rlp;
+pub mod speculos;
 pub mod transport;
 
 #[cfg(test)]
@@ -31,5 +34,8 @@ pub use app::{
 };
 pub use emulator::{Emulator, EmulatorOptions, Mode, SPECULOS_SEED};
 pub use error::{DeviceError, Result, TransportError};
+#[cfg(feature = "hid")]
+pub use hid::{DeviceInfo, HidTransport, list_devices};
 pub use path::DerivationPath;
+pub use speculos::SpeculosTransport;
 pub use transport::{Transport, Wait};

@@ -9,6 +9,7 @@ mod address_book;
 mod approve;
 mod audit;
 mod keystore;
+mod ledger;
 mod password;
 mod serve;
 mod terminal;
@@ -158,6 +159,52 @@ Examples:
     /// Check the audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+
+    /// Use a Ledger: list devices, add an account whose key stays on the device
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LedgerCommand {
+    /// List connected Ledgers and their Ethereum app version
+    #[command(
+        after_help = "Reads the [ledger] table of the configuration (USB by default). Exits non-zero when no device is found. On Linux, a device needs the udev rules in hardware/udev/20-ledger.rules (see hardware/README.md).
+
+Examples:
+  keyward ledger list"
+    )]
+    List {
+        /// The configuration file (default: keyward.toml in the keyward config directory)
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+
+    /// Add an account whose key stays on the Ledger, after you confirm its address on the device
+    #[command(after_help = "\
+keyward reads the address at PATH, prints it, and asks the Ledger to show it: compare the two and \
+approve on the device. The account is added only then. The vault password is needed because the \
+account list is sealed with it.
+
+Examples:
+  keyward ledger add --path \"m/44'/60'/0'/0/0\" --label ledger
+  keyward ledger add --path \"m/44'/60'/1'/0/0\" --label ledger-1   (Ledger Live's second account)")]
+    Add {
+        /// BIP-32 derivation path, e.g. m/44'/60'/0'/0/0
+        #[arg(long, value_name = "PATH")]
+        path: String,
+
+        /// Label of the new account
+        #[arg(long, value_name = "LABEL")]
+        label: String,
+
+        /// The configuration file (default: keyward.toml in the keyward config directory)
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+
+        #[command(flatten)]
+        password: PasswordFileArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -341,6 +388,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::AddressBook(AddressBookCommand::List) => address_book::list(&home),
         Command::Audit(AuditCommand::Verify) => audit::verify(&home),
+        Command::Ledger(LedgerCommand::List { config }) => ledger::list(&home, config),
+        Command::Ledger(LedgerCommand::Add {
+            path,
+            label,
+            config,
+            password,
+        }) => ledger::add(&home, &path, &label, config, password.password_file),
     }
 }
 

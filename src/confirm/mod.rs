@@ -29,10 +29,10 @@ use crate::chain::nonce::NonceBook;
 use crate::chain::plan::Sent;
 use crate::chain::tx::UnsignedTx;
 use crate::config::Config;
-use crate::keystore::{KeystoreError, Vault};
+use crate::keystore::{AccountKind, KeystoreError, Vault};
 use crate::policy::{self, Movement, Refusal, SpendLedger};
 use crate::secret::Password;
-use crate::signer::{Keyring, Message, Signer};
+use crate::signer::{Keyring, Message, Signer, SignerError};
 use guard::{GuardError, TotpGuard, now};
 use store::{Receipt, Request, Signs, Spend, State, Store, StoreError};
 
@@ -138,6 +138,8 @@ pub struct Desk {
     pub ledger: SpendLedger,
     pub audit: AuditLog,
     keyring: Keyring,
+    /// The Ledger, for accounts of kind `ledger`.
+    hardware: Arc<crate::signer::ledger::Ledger>,
     pub nonces: NonceBook,
     /// One approval at a time: two humans answering at once are served in turn.
     approving: tokio::sync::Mutex<()>,
@@ -159,6 +161,8 @@ pub enum DeskError {
     Audit(#[from] crate::audit::AuditError),
     #[error(transparent)]
     File(#[from] crate::files::FileError),
+    #[error(transparent)]
+    Device(#[from] keyward_hardware::DeviceError),
 }
 
 impl Desk {
@@ -170,6 +174,7 @@ impl Desk {
         state_dir: PathBuf,
     ) -> Result<Arc<Self>, DeskError> {
         crate::files::create_private_dir(&state_dir)?;
+        let hardware = Arc::new(crate::signer::ledger::Ledger::new(&config.ledger)?);
         let desk = Arc::new(Self {
             config,
             chains,
@@ -180,6 +185,7 @@ impl Desk {
             ledger: SpendLedger::open(&state_dir)?,
             audit: AuditLog::open(&state_dir)?,
             keyring: Keyring::default(),
+            hardware,
             nonces: NonceBook::default(),
             approving: tokio::sync::Mutex::new(()),
             changes: tokio::sync::watch::channel(0).0,
@@ -210,6 +216,61 @@ impl Desk {
 
     fn vault(&self) -> Result<Vault, KeystoreError> {
         Vault::load(&self.vault_path)
+    }
+
+    /// The Ledger path of the request's account, if its key lives on a Ledger.
+    fn ledger_path(&self, request: &Request) -> Result<Option<String>, SignerError> {
+        let vault = self.vault()?;
+        let account = vault
+            .accounts()
+            .get(request.account)
+            .filter(|a| a.address == request.from)
+            .ok_or(SignerError::Key(KeystoreError::UnknownAccount))?;
+        Ok(match &account.kind {
+            AccountKind::Ledger { path } => Some(path.clone()),
+            AccountKind::Hd { .. } | AccountKind::Imported => None,
+        })
+    }
+
+    /// Whether the request's account lives on a Ledger.
+    pub fn on_ledger(&self, request: &Request) -> bool {
+        matches!(self.ledger_path(request), Ok(Some(_)))
+    }
+
+    /// Runs `job` with the request's signer: the unlocked vault's key, or the Ledger. A Ledger
+    /// request moves to `awaiting_device` first, and the device is driven off the runtime, since
+    /// the person may take minutes to confirm.
+    async fn sign<T: Send + 'static>(
+        self: &Arc<Self>,
+        request: &Request,
+        job: impl FnOnce(&dyn Signer) -> Result<T, SignerError> + Send + 'static,
+    ) -> Result<T, SignerError> {
+        match self.ledger_path(request)? {
+            None => {
+                let signer = self.keyring.signer(request.account, request.from)?;
+                job(&signer)
+            }
+            Some(path) => {
+                let signer = self.hardware.signer(&path, request.from)?;
+                self.store
+                    .transition(&request.id, State::OnDevice, now(), |_| {})
+                    .map_err(|err| {
+                        tracing::error!("a request could not move to awaiting_device: {err}");
+                        SignerError::Unsupported(
+                            "keyward could not record that it waits for the Ledger; nothing was \
+                             signed",
+                        )
+                    })?;
+                self.changed();
+                tokio::task::spawn_blocking(move || job(&signer))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(SignerError::Unsupported(
+                            "the Ledger signer stopped unexpectedly; nothing was signed",
+                        ))
+                    })
+            }
+        }
     }
 
     pub fn is_unlocked(&self) -> bool {
@@ -448,7 +509,7 @@ impl Desk {
             );
             let approved = Approved::new(message, request.digest, request.id.clone());
             let desk = self.clone();
-            tokio::spawn(async move { desk.sign_message(approved) });
+            tokio::spawn(desk.sign_message(approved));
             return Ok(approved_request);
         }
         let tx = request.unsigned()?;
@@ -482,15 +543,14 @@ impl Desk {
     }
 
     /// Signs an approved message and records the signature, which is the request's result.
-    fn sign_message(&self, approved: Approved<Message>) {
+    async fn sign_message(self: Arc<Self>, approved: Approved<Message>) {
         let id = approved.request().to_owned();
         let Ok(request) = self.store.get(&id) else {
             return;
         };
         let signature = self
-            .keyring
-            .signer(request.account, request.from)
-            .and_then(|signer| signer.sign_message(&approved));
+            .sign(&request, move |signer| signer.sign_message(&approved))
+            .await;
         match signature {
             Ok(signature) => {
                 let recorded = self.store.transition(&id, State::Signed, now(), |r| {
@@ -518,9 +578,8 @@ impl Desk {
             return;
         };
         let signed = self
-            .keyring
-            .signer(request.account, request.from)
-            .and_then(|signer| signer.sign_transaction(&approved));
+            .sign(&request, move |signer| signer.sign_transaction(&approved))
+            .await;
         let signed = match signed {
             Ok(signed) => signed,
             Err(err) => {
@@ -662,7 +721,7 @@ impl Desk {
                         self.nonces.hold(tx.chain_id, request.from, tx.nonce);
                     }
                 }
-                State::Approved => self.fail(
+                State::Approved | State::OnDevice => self.fail(
                     &request,
                     "keyward stopped after the approval and before signing; nothing was signed, \
                      so nothing was sent: ask again",

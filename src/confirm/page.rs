@@ -284,6 +284,18 @@ fn render(page: &Page, request: &Request, message: Option<Result<String, String>
         "<pre id=\"review\">{}</pre>",
         escape(&review.text)
     ));
+    if request.state == State::OnDevice {
+        html.push_str(
+            "<p class=\"ok\" id=\"device\">Confirm on your Ledger: check that its screen shows \
+             the same account and details as above, then approve there. Reload this page to \
+             follow.</p>",
+        );
+    } else if request.state == State::Pending && page.desk.on_ledger(request) {
+        html.push_str(
+            "<p id=\"device\">This account lives on a Ledger: after you approve here, confirm \
+             on the device too.</p>",
+        );
+    }
     if let Some(reason) = &request.reason {
         html.push_str(&format!("<p id=\"reason\">{}</p>", escape(reason)));
     }

@@ -36,6 +36,8 @@ const KEEP_FINISHED_SECONDS: u64 = 7 * 86_400;
 pub enum State {
     Pending,
     Approved,
+    /// Approved, and waiting for the person to confirm on their Ledger.
+    OnDevice,
     Rejected,
     Expired,
     Signed,
@@ -49,6 +51,7 @@ impl State {
         match self {
             Self::Pending => "pending",
             Self::Approved => "approved",
+            Self::OnDevice => "awaiting_device",
             Self::Rejected => "rejected",
             Self::Expired => "expired",
             Self::Signed => "signed",
@@ -71,7 +74,8 @@ impl State {
         matches!(
             (self, next),
             (Pending, Approved | Rejected | Expired)
-                | (Approved, Signed | Failed)
+                | (Approved, OnDevice | Signed | Failed)
+                | (OnDevice, Signed | Failed)
                 | (Signed, Broadcast | Failed)
                 | (Broadcast, Mined | Failed)
         )

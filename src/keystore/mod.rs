@@ -117,6 +117,9 @@ pub enum KeystoreError {
     #[error("the vault already holds 1000 accounts, the most it can hold")]
     TooManyAccounts,
 
+    #[error("account \"{0}\" lives on a Ledger: its key never leaves the device")]
+    OnLedger(Label),
+
     #[error(transparent)]
     File(#[from] FileError),
 

@@ -82,12 +82,14 @@ impl fmt::Display for Label {
 }
 
 /// Where an account's key comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountKind {
     /// Derived from the recovery phrase on m/44'/60'/0'/0/index.
     Hd { index: u32 },
     /// A private key imported from a keystore file.
     Imported,
+    /// A key that never leaves a Ledger, at this derivation path (as written, `m/44'/60'/0'/0/0`).
+    Ledger { path: String },
 }
 
 impl AccountKind {
@@ -96,6 +98,7 @@ impl AccountKind {
         match self {
             Self::Hd { .. } => "hd",
             Self::Imported => "imported",
+            Self::Ledger { .. } => "ledger",
         }
     }
 
@@ -104,6 +107,7 @@ impl AccountKind {
         match self {
             Self::Hd { index } => Some(hd::account_path(*index)),
             Self::Imported => None,
+            Self::Ledger { path } => Some(path.clone()),
         }
     }
 }
@@ -123,8 +127,10 @@ impl Account {
             "address": self.address.to_checksum(None),
             "kind": self.kind.name(),
         });
-        if let AccountKind::Hd { index } = self.kind {
-            value["index"] = json!(index);
+        match &self.kind {
+            AccountKind::Hd { index } => value["index"] = json!(index),
+            AccountKind::Ledger { path } => value["path"] = json!(path),
+            AccountKind::Imported => {}
         }
         value
     }
@@ -149,10 +155,19 @@ impl Account {
                 AccountKind::Hd { index }
             }
             "imported" => AccountKind::Imported,
+            "ledger" => {
+                let path = object.string("path")?;
+                keyward_hardware::DerivationPath::parse(path).map_err(|err| {
+                    malformed(&object.field_path("path"), &format!("is not usable: {err}"))
+                })?;
+                AccountKind::Ledger {
+                    path: path.to_owned(),
+                }
+            }
             _ => {
                 return Err(malformed(
                     &object.field_path("kind"),
-                    "must be \"hd\" or \"imported\"",
+                    "must be \"hd\", \"imported\" or \"ledger\"",
                 ));
             }
         };
@@ -357,8 +372,9 @@ impl UnlockedVault {
             .accounts
             .get(position)
             .ok_or(KeystoreError::UnknownAccount)?;
-        match account.kind {
-            AccountKind::Hd { index } => Ok(self.mnemonic.account_key(index)?),
+        match &account.kind {
+            AccountKind::Hd { index } => Ok(self.mnemonic.account_key(*index)?),
+            AccountKind::Ledger { .. } => Err(KeystoreError::OnLedger(account.label.clone())),
             AccountKind::Imported => {
                 let slot = self.accounts[..position]
                     .iter()
@@ -380,7 +396,7 @@ impl UnlockedVault {
             .iter()
             .filter_map(|a| match a.kind {
                 AccountKind::Hd { index } => Some(index + 1),
-                AccountKind::Imported => None,
+                AccountKind::Imported | AccountKind::Ledger { .. } => None,
             })
             .max()
             .unwrap_or(0);
@@ -415,6 +431,25 @@ impl UnlockedVault {
         };
         self.check_new(&account)?;
         self.imported.push(key);
+        Ok(self.push(account))
+    }
+
+    /// Adds an account whose key lives on a Ledger at `path`, with the address the device showed
+    /// and the person confirmed there.
+    pub fn add_ledger(
+        &mut self,
+        path: &keyward_hardware::DerivationPath,
+        address: Address,
+        label: Label,
+    ) -> Result<&Account, KeystoreError> {
+        let account = Account {
+            label,
+            address,
+            kind: AccountKind::Ledger {
+                path: path.to_string(),
+            },
+        };
+        self.check_new(&account)?;
         Ok(self.push(account))
     }
 

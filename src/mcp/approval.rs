@@ -433,6 +433,9 @@ fn step_message(request: &Request) -> String {
             request.id
         ),
         State::Approved => "approved by the human; signing".to_owned(),
+        State::OnDevice => {
+            "approved by the human; waiting for them to confirm on their Ledger".to_owned()
+        }
         State::Signed => format!("signed as {hash}; broadcasting"),
         State::Broadcast => format!("broadcast as {hash}; waiting for the receipt"),
         State::Mined => match &request.receipt {

@@ -130,8 +130,8 @@ pub(crate) struct WarningEntry {
 #[derive(Debug, Serialize, JsonSchema)]
 pub(crate) struct RequestOutput {
     pub request_id: String,
-    /// "awaiting_approval", "approved", "rejected", "expired", "signed", "broadcast", "mined"
-    /// or "failed".
+    /// "awaiting_approval", "approved", "awaiting_device" (the human confirms on their Ledger),
+    /// "rejected", "expired", "signed", "broadcast", "mined" or "failed".
     pub state: &'static str,
     /// Where the human approves or rejects the request, while it awaits approval. Opening it
     /// approves nothing: the page asks the human for a code from their authenticator app.

@@ -379,9 +379,10 @@ pub(crate) static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
         .annotate(moves_funds("Call a contract")),
         Tool::new(
             REQUEST_STATUS,
-            "The state of a request filed by wallet_transfer, wallet_approve_token or \
-             wallet_revoke_approval: awaiting_approval, approved, rejected, expired, signed, \
-             broadcast, mined or failed, with the transaction hash and receipt once sent. With \
+            "The state of a request filed by any tool that moves funds or signs: \
+             awaiting_approval, approved, awaiting_device (the human confirms on their Ledger), \
+             rejected, expired, signed, broadcast, mined or failed, with the transaction hash and \
+             receipt once sent, or the signature. With \
              wait_seconds it waits up to that long for the request to finish (mined, failed, \
              rejected or expired), reporting each step as a progress notification.",
             object(

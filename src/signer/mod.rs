@@ -7,10 +7,11 @@
 //! signing, it recovers the signer's address from the signature and compares it with the
 //! account's. A mismatch at either point is refused.
 //!
-//! The keystore signer lives here ([`keyring`]); the Ledger signer arrives with `hardware/`.
+//! The keystore signer is [`keyring`]; the Ledger signer is [`ledger`], over `keyward-hardware`.
 
 pub mod ecdsa;
 pub mod keyring;
+pub mod ledger;
 pub mod message;
 
 use alloy::primitives::{Address, B256};
@@ -52,6 +53,22 @@ pub enum SignerError {
 
     #[error("the account's key cannot be used: {0}")]
     Key(#[from] crate::keystore::KeystoreError),
+
+    #[error(transparent)]
+    Device(#[from] keyward_hardware::DeviceError),
+
+    #[error(
+        "the connected Ledger holds another key: at {path} it has {found}, but this account is \
+         {expected}; connect the Ledger (and passphrase) you added the account with"
+    )]
+    OtherDevice {
+        path: String,
+        expected: Address,
+        found: Address,
+    },
+
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// Something that signs approved transactions for one address.
