@@ -129,7 +129,8 @@ async fn approve(prepared: &Value, mut person: Human) -> Human {
 }
 
 #[tokio::test]
-async fn a_ledger_account_sends_eth_and_tokens_and_signs_messages_after_both_confirmations() {
+async fn a_ledger_account_sends_eth_and_tokens_and_signs_messages_and_typed_data_after_both_confirmations()
+ {
     let Some(rig) = Rig::start(&emulator("blind_signing = true\nuser_delay_ms = 300")).await else {
         return;
     };
@@ -192,7 +193,7 @@ async fn a_ledger_account_sends_eth_and_tokens_and_signs_messages_after_both_con
     )
     .await)
     .clone();
-    let _ = approve(&prepared, person).await;
+    let person = approve(&prepared, person).await;
     let signed = rig.settle(prepared["request_id"].as_str().unwrap()).await;
     let signature = signed["signature"].as_str().unwrap();
     let cast_path = foundry_tool("cast").unwrap();
@@ -205,6 +206,34 @@ async fn a_ledger_account_sends_eth_and_tokens_and_signs_messages_after_both_con
             "signed on a Ledger",
             signature,
         ])
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{verified:?}");
+
+    // EIP-712, in the app's hashed mode (blind signing is on), verified by cast's own hashing.
+    let mail = json!({
+        "types": {
+            "EIP712Domain": [{ "name": "name", "type": "string" }, { "name": "chainId", "type": "uint256" }],
+            "Mail": [{ "name": "contents", "type": "string" }]
+        },
+        "primaryType": "Mail",
+        "domain": { "name": "Ether Mail", "chainId": 31337 },
+        "message": { "contents": "Hello from a Ledger" }
+    });
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_sign_typed_data",
+        json!({ "from": "ledger", "typed_data": mail }),
+    )
+    .await)
+    .clone();
+    let _ = approve(&prepared, person).await;
+    let signed = rig.settle(prepared["request_id"].as_str().unwrap()).await;
+    let signature = signed["signature"].as_str().unwrap();
+    let verified = std::process::Command::new(foundry_tool("cast").unwrap())
+        .args(["wallet", "verify", "--data", "--address", DEVICE])
+        .arg(mail.to_string())
+        .arg(signature)
         .output()
         .unwrap();
     assert!(verified.status.success(), "{verified:?}");
