@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::funds::{Rig, human};
 use crate::support::human::{Human, http};
-use crate::support::mcp::{call, ok, tool_error};
+use crate::support::mcp::{Client, call, ok, tool_error};
 use crate::support::{OutputExt as _, foundry_tool};
 
 const MAIN: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -486,6 +486,21 @@ fn permit2_single(amount: &str) -> Value {
     })
 }
 
+/// Sends `typed` to wallet_sign_typed_data and checks the tool error is `kind`, naming `expected`.
+async fn expect_typed_error(client: &Client, typed: Value, kind: &str, expected: &str) -> String {
+    let (found, message) = tool_error(
+        &call(
+            client,
+            "wallet_sign_typed_data",
+            json!({ "typed_data": typed }),
+        )
+        .await,
+    );
+    assert_eq!(found, kind, "{message}");
+    assert!(message.contains(expected), "{message} lacks {expected:?}");
+    message
+}
+
 const UINT160_MAX: &str = "1461501637330902918203684832716283019655932542975";
 
 #[tokio::test]
@@ -535,16 +550,7 @@ async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_pa
         (json!("not json"), "typed_data"),
         (json!(42), "object or a string"),
     ] {
-        let (kind, message) = tool_error(
-            &call(
-                &rig.client,
-                "wallet_sign_typed_data",
-                json!({ "typed_data": typed }),
-            )
-            .await,
-        );
-        assert_eq!(kind, "invalid_argument", "{message}");
-        assert!(message.contains(expected), "{message} lacks {expected:?}");
+        expect_typed_error(&rig.client, typed, "invalid_argument", expected).await;
     }
 
     // A limited permit for a configured token spends from its limits.
@@ -553,15 +559,13 @@ async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_pa
     else {
         return;
     };
-    let result = call(
+    expect_typed_error(
         &limited.client,
-        "wallet_sign_typed_data",
-        json!({ "typed_data": permit2_single("1000000") }),
+        permit2_single("1000000"),
+        "refused",
+        "TUSD",
     )
     .await;
-    let (kind, message) = tool_error(&result);
-    assert_eq!(kind, "refused", "{message}");
-    assert!(message.contains("TUSD"), "{message}");
 
     // Allowed by the policy: filed, with the critical warning, and still needs the human.
     let Some(rig) = Rig::start("unlimited_approvals = true").await else {
@@ -633,17 +637,8 @@ async fn oversized_or_deeply_nested_typed_data_is_refused_quickly_and_large_real
         (json!(deep), "nests deeper than 48 levels"),
     ] {
         let started = std::time::Instant::now();
-        let (kind, message) = tool_error(
-            &call(
-                &rig.client,
-                "wallet_sign_typed_data",
-                json!({ "typed_data": typed }),
-            )
-            .await,
-        );
+        let message = expect_typed_error(&rig.client, typed, "invalid_argument", expected).await;
         println!("refused in {:?}: {message}", started.elapsed());
-        assert_eq!(kind, "invalid_argument", "{message}");
-        assert!(message.contains(expected), "{message} lacks {expected:?}");
     }
     // Real typed data can be tens of kilobytes (a Seaport order with many items): 100 KB of
     // contents in a Mail is filed for review.
@@ -787,16 +782,7 @@ async fn permits_are_held_to_the_limits_by_their_total_and_the_spender_to_the_re
     let mut stranger = permit2_single("1");
     stranger["message"]["spender"] = json!(STRANGER);
     for (typed, expected) in [(batch.clone(), "1.2 TUSD"), (stranger, "address book")] {
-        let (kind, message) = tool_error(
-            &call(
-                &rig.client,
-                "wallet_sign_typed_data",
-                json!({ "typed_data": typed }),
-            )
-            .await,
-        );
-        assert_eq!(kind, "refused", "{message}");
-        assert!(message.contains(expected), "{message} lacks {expected:?}");
+        expect_typed_error(&rig.client, typed, "refused", expected).await;
     }
     // Half as much in each grant fits; the spender is one of the wallet's own accounts.
     batch["message"]["details"][0]["amount"] = json!("300000");
