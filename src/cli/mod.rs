@@ -168,12 +168,13 @@ Examples:
 #[derive(Debug, Subcommand)]
 enum LedgerCommand {
     /// List connected Ledgers and their Ethereum app version
-    #[command(
-        after_help = "Reads the [ledger] table of the configuration (USB by default). Exits non-zero when no device is found. On Linux, a device needs the udev rules in hardware/udev/20-ledger.rules (see hardware/README.md).
+    #[command(after_help = "\
+Reads the [ledger] table of the configuration (USB by default). Exits non-zero when no device is \
+found. On Linux, a device needs the udev rules in hardware/udev/20-ledger.rules (see \
+hardware/README.md).
 
 Examples:
-  keyward ledger list"
-    )]
+  keyward ledger list")]
     List {
         /// The configuration file (default: keyward.toml in the keyward config directory)
         #[arg(long, value_name = "FILE")]
