@@ -189,6 +189,8 @@ pub enum Kind {
     Lock,
     ServerStarted,
     AddressBookChanged,
+    /// The outbound guard refused a request (a host not allowed, or a secret in it).
+    EgressRefused,
 }
 
 /// An entry without its hash: what is serialized and hashed. The field order is the order on disk.

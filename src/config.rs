@@ -94,6 +94,9 @@ pub struct Privacy {
     pub model_view: ModelView,
     /// Allow one third-party request to carry several of the wallet's own addresses.
     pub batch_own_addresses: bool,
+    /// An HTTP proxy every outbound request goes through (`privacy.proxy`), such as a local
+    /// Tor or corporate proxy. The `HTTP_PROXY` environment variables are never used.
+    pub proxy: Option<url::Url>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -571,6 +574,8 @@ mod raw {
         model_view: ModelView,
         #[serde(default)]
         batch_own_addresses: bool,
+        #[serde(default)]
+        proxy: Option<String>,
     }
 
     #[derive(Deserialize, Default)]
@@ -822,12 +827,35 @@ mod raw {
                 ));
             }
 
+            let proxy = self
+                .privacy
+                .proxy
+                .as_deref()
+                .map(|text| {
+                    url::Url::parse(text)
+                        .ok()
+                        .filter(|url| {
+                            matches!(url.scheme(), "http" | "https")
+                                && url.host_str().is_some_and(|h| !h.is_empty())
+                        })
+                        .ok_or_else(|| {
+                            invalid(
+                                "privacy.proxy".into(),
+                                "must be an http:// or https:// proxy URL, such as \
+                                 \"http://127.0.0.1:8118\""
+                                    .into(),
+                            )
+                        })
+                })
+                .transpose()?;
+
             Ok(super::Config {
                 networks,
                 default_network,
                 privacy: super::Privacy {
                     model_view: self.privacy.model_view,
                     batch_own_addresses: self.privacy.batch_own_addresses,
+                    proxy,
                 },
                 log: LogSettings {
                     reveal_addresses: self.log.reveal_addresses,
@@ -958,6 +986,10 @@ mod tests {
             (
                 &format!("{MINIMAL}\n[privacy]\nmodel_view = \"partial\""),
                 "unknown variant",
+            ),
+            (
+                &format!("{MINIMAL}\n[privacy]\nproxy = \"socks5://127.0.0.1:9050\""),
+                "`privacy.proxy` must be an http:// or https:// proxy URL",
             ),
             (&format!("{MINIMAL}\nsurprise = 1"), "unknown field"),
             (

@@ -19,6 +19,7 @@ pub mod home;
 pub mod keystore;
 pub mod mcp;
 pub mod policy;
+pub mod privacy;
 pub mod review;
 pub mod secret;
 pub mod signer;

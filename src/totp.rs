@@ -66,6 +66,17 @@ impl Secret<totp_rs::Totp> {
         self.expose_secret().secret().as_ref()
     }
 
+    /// Adds the secret, in base32 and in hex, to a set of fingerprints for the outbound guard.
+    pub fn fingerprint(&self, set: &mut crate::privacy::guard::Fingerprints) {
+        use crate::privacy::guard::SecretKind;
+        let bytes = self.secret_bytes();
+        // Sized up front, so no reallocation leaves a copy behind.
+        let mut base32 = Zeroizing::new(String::with_capacity(bytes.len() * 8 / 5 + 1));
+        base32_encode(bytes, &mut base32);
+        set.text(SecretKind::TotpSecret, &base32);
+        set.hex(SecretKind::TotpSecret, bytes);
+    }
+
     /// The `otpauth://` URI an authenticator app imports. Contains the secret.
     pub fn provisioning_uri(&self, account: &str) -> Secret<String> {
         let mut uri = Zeroizing::new(String::with_capacity(160 + account.len() * 3));

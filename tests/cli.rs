@@ -15,7 +15,7 @@ use crate::support::canary::base32_decode;
 use crate::support::pty::Stdin;
 use crate::support::{OutputExt, PASSWORD, Scratch};
 
-pub(crate) const ANVIL_PHRASE: &str = "test test test test test test test test test test test junk";
+pub(crate) use crate::support::mcp::ANVIL_PHRASE;
 pub(crate) const ANVIL_0: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 pub(crate) const ANVIL_1: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 

@@ -15,8 +15,9 @@ use alloy::primitives::{Address, B256, U256};
 use serde_json::{Value, json};
 
 use crate::config::{Network, RpcUrl};
+use crate::privacy::egress::Egress;
 use crate::untrusted::UntrustedText;
-use rpc::{Call, CallError, Http, Rpc, parse_bytes, parse_u64, parse_u256};
+use rpc::{Call, CallError, Rpc, parse_bytes, parse_u64, parse_u256};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -65,6 +66,15 @@ pub enum ChainError {
 
     #[error("the HTTP client could not be set up")]
     Setup,
+
+    #[error(
+        "keyward did not send a request to the RPC of network \"{network}\" at {url}: {refusal}"
+    )]
+    Refused {
+        network: String,
+        url: RpcUrl,
+        refusal: crate::privacy::egress::Refusal,
+    },
 }
 
 /// Which block a read refers to.
@@ -145,7 +155,7 @@ pub struct Chain {
 }
 
 impl Chain {
-    pub fn new(http: Http, network: &Network) -> Self {
+    pub fn new(http: Egress, network: &Network) -> Self {
         Self {
             rpc: Rpc::new(http, network),
         }
@@ -183,21 +193,36 @@ impl Chain {
         })
     }
 
-    /// ETH and token balances of one address, in one batch. `tokens` pairs each token with its
-    /// configured decimals; unconfigured decimals are read from the chain in the same batch.
+    /// The ETH and token balances of `owner`, in one batch.
     pub async fn balances(
         &self,
         owner: Address,
         tokens: &[(Address, Option<u8>)],
         block: BlockTag,
     ) -> Result<Balances, ChainError> {
+        let mut all = self.balances_of(&[owner], tokens, block).await?;
+        all.pop()
+            .ok_or_else(|| self.malformed("a balance is missing"))
+    }
+
+    /// The balances of several owners in ONE batch, which tells the RPC provider that these
+    /// addresses belong together. Only for `privacy.batch_own_addresses = true`.
+    pub async fn balances_of(
+        &self,
+        owners: &[Address],
+        tokens: &[(Address, Option<u8>)],
+        block: BlockTag,
+    ) -> Result<Vec<Balances>, ChainError> {
         let tag = block.param();
-        let mut calls = vec![
-            Call::new("eth_blockNumber", json!([])),
-            Call::new("eth_getBalance", json!([hex_data(owner.as_slice()), tag])),
-        ];
-        for (token, _) in tokens {
-            calls.push(eth_call(*token, &erc20::balance_of(owner), &tag));
+        let mut calls = vec![Call::new("eth_blockNumber", json!([]))];
+        for owner in owners {
+            calls.push(Call::new(
+                "eth_getBalance",
+                json!([hex_data(owner.as_slice()), tag]),
+            ));
+            for (token, _) in tokens {
+                calls.push(eth_call(*token, &erc20::balance_of(*owner), &tag));
+            }
         }
         for (token, decimals) in tokens {
             if decimals.is_none() {
@@ -208,37 +233,49 @@ impl Chain {
         let latest = self.value_next(&mut results, "eth_blockNumber")?;
         let latest =
             parse_u64(&latest).ok_or_else(|| self.malformed("eth_blockNumber is not a number"))?;
-        let eth = self.value_next(&mut results, "eth_getBalance")?;
-        let eth =
-            parse_u256(&eth).ok_or_else(|| self.malformed("eth_getBalance is not a number"))?;
-        let raw_balances: Vec<_> = results.by_ref().take(tokens.len()).collect();
-        let mut token_balances = Vec::with_capacity(tokens.len());
-        for ((token, configured), raw) in tokens.iter().zip(raw_balances) {
-            let balance = token_read(raw, erc20::decode_uint);
-            let decimals = match configured {
+        let mut read = Vec::with_capacity(owners.len());
+        for _ in owners {
+            let eth = self.value_next(&mut results, "eth_getBalance")?;
+            let eth =
+                parse_u256(&eth).ok_or_else(|| self.malformed("eth_getBalance is not a number"))?;
+            let raw: Vec<_> = results.by_ref().take(tokens.len()).collect();
+            read.push((eth, raw));
+        }
+        let decimals: Vec<Result<Option<u8>, TokenReadError>> = tokens
+            .iter()
+            .map(|(_, configured)| match configured {
                 Some(decimals) => Ok(Some(*decimals)),
                 None => token_read(
                     results.next().unwrap_or(Err(missing())),
                     erc20::decode_decimals,
                 )
                 .map(Some),
-            };
-            token_balances.push(balance.and_then(|balance| {
-                Ok(TokenBalance {
-                    token: *token,
-                    balance,
-                    decimals: decimals?,
-                })
-            }));
-        }
-        Ok(Balances {
-            block: match block {
-                BlockTag::Latest => latest,
-                BlockTag::Number(number) => number,
-            },
-            eth,
-            tokens: token_balances,
-        })
+            })
+            .collect();
+        let block = match block {
+            BlockTag::Latest => latest,
+            BlockTag::Number(number) => number,
+        };
+        Ok(read
+            .into_iter()
+            .map(|(eth, raw)| Balances {
+                block,
+                eth,
+                tokens: tokens
+                    .iter()
+                    .zip(raw)
+                    .zip(&decimals)
+                    .map(|(((token, _), raw), decimals)| {
+                        let balance = token_read(raw, erc20::decode_uint)?;
+                        Ok(TokenBalance {
+                            token: *token,
+                            balance,
+                            decimals: (*decimals)?,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     /// A token's name, symbol and decimals, read in one batch.

@@ -5,19 +5,16 @@
 //! another chain's data, and the check costs no extra round trip. Errors name the network and the
 //! redacted RPC URL, never the URL itself (reqwest's own errors print it, so they are translated).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ChainError;
 use crate::config::{Network, RpcUrl};
+use crate::privacy::egress::{Egress, EgressError};
 use crate::untrusted::UntrustedText;
 
 /// The largest RPC response keyward reads (a batch of balance calls is a few hundred bytes).
 const MAX_RESPONSE: usize = 4 << 20;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 const TIMED_OUT: &str = "it did not answer in time";
 
 /// One JSON-RPC call of a batch.
@@ -43,32 +40,10 @@ pub struct CallError {
     pub data: Option<Vec<u8>>,
 }
 
-/// The HTTP client all RPC traffic goes through. Cheap to clone.
-#[derive(Debug, Clone)]
-pub struct Http(reqwest::Client);
-
-impl Http {
-    pub fn new() -> Result<Self, ChainError> {
-        // rustls needs a process-wide crypto provider; installing it twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(90))
-            // An RPC endpoint has no reason to redirect; following one could send the wallet's
-            // requests to a host the configuration never named.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map(Self)
-            .map_err(|_| ChainError::Setup)
-    }
-}
-
 /// A network's RPC endpoint.
 #[derive(Debug)]
 pub struct Rpc {
-    http: Http,
+    http: Egress,
     url: RpcUrl,
     network: String,
     chain_id: u64,
@@ -76,7 +51,7 @@ pub struct Rpc {
 }
 
 impl Rpc {
-    pub fn new(http: Http, network: &Network) -> Self {
+    pub fn new(http: Egress, network: &Network) -> Self {
         Self {
             http,
             url: network.rpc_url.clone(),
@@ -201,13 +176,16 @@ impl Rpc {
     async fn post(&self, body: bytes::Bytes) -> Result<Vec<Value>, ChainError> {
         let response = self
             .http
-            .0
-            .post(self.url.expose_url().clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
+            .post_json(self.url.expose_url(), body)
             .await
-            .map_err(|err| self.transport_error(&err))?;
+            .map_err(|err| match err {
+                EgressError::Refused(refusal) => ChainError::Refused {
+                    network: self.network.clone(),
+                    url: self.url.clone(),
+                    refusal,
+                },
+                EgressError::Transport(err) => self.transport_error(&err),
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(ChainError::Http {

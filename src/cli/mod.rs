@@ -399,13 +399,14 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only).
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only), through the privacy
+/// filter's writer (masked addresses, redacted URLs, no secret).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::privacy::logs::LogWriter)
         .with_ansi(false)
         .try_init();
 }

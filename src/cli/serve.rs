@@ -26,6 +26,7 @@ pub(super) fn serve(
 ) -> Result<()> {
     let config_path = config.unwrap_or_else(|| home.config_dir().join("keyward.toml"));
     let config = Config::load(&config_path)?;
+    crate::privacy::logs::reveal_addresses(config.log.reveal_addresses);
     let vault_path = home.vault_path();
     if !vault_path.exists() {
         tracing::warn!(

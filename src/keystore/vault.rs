@@ -366,6 +366,11 @@ impl UnlockedVault {
         &self.accounts
     }
 
+    /// The recovery phrase.
+    pub(crate) fn mnemonic(&self) -> &Mnemonic {
+        &self.mnemonic
+    }
+
     /// The private key of the account at `position` in [`UnlockedVault::accounts`].
     pub fn private_key(&self, position: usize) -> Result<PrivateKey, KeystoreError> {
         let account = self

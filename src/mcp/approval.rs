@@ -332,21 +332,21 @@ impl Server {
         match channel {
             Channel::Form => ElicitRequestParams::FormElicitationParams {
                 meta: None,
-                message: format!(
+                message: self.masked_text(format!(
                     "{}\n\nThis form does not approve anything. To approve, open {url} or run \
                      `keyward approve {}`, and enter a code from your authenticator app.",
                     request.review.text, request.id
-                ),
+                )),
                 requested_schema: acknowledgement_schema(),
             },
             Channel::Url | Channel::Poll => ElicitRequestParams::UrlElicitationParams {
                 meta: None,
-                message: format!(
+                message: self.masked_text(format!(
                     "keyward asks you to review and approve: {}. The page shows exactly what \
                      will be signed; approving takes a code from your authenticator app. \
                      Nothing is sent until you do.",
                     request.review.title
-                ),
+                )),
                 url: url.to_owned(),
                 elicitation_id: request.id.clone(),
             },
@@ -374,7 +374,9 @@ impl Server {
         let deadline = limit.map(|limit| tokio::time::Instant::now() + limit);
         let mut progress = Progress::new(ctx);
         let mut request = desk.store.get(id).map_err(|_| ToolError::UnknownRequest)?;
-        progress.send(step_message(&request)).await;
+        progress
+            .send(self.masked_text(step_message(&request)))
+            .await;
         loop {
             let now = tokio::time::Instant::now();
             if request.is_finished() || deadline.is_some_and(|deadline| now >= deadline) {
@@ -388,7 +390,7 @@ impl Server {
                 next = desk.wait(id, wait) => next.map_err(|_| ToolError::UnknownRequest)?,
             };
             // A new state, or the same one again as a heartbeat.
-            progress.send(step_message(&next)).await;
+            progress.send(self.masked_text(step_message(&next))).await;
             request = next;
         }
     }

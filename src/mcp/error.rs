@@ -117,6 +117,7 @@ impl ToolError {
                 ChainError::BadResponse { .. } => ("rpc_bad_response", err.to_string(), None),
                 ChainError::WrongChain { .. } => ("wrong_chain", err.to_string(), None),
                 ChainError::Setup => ("internal", err.to_string(), None),
+                ChainError::Refused { .. } => ("egress_refused", err.to_string(), None),
                 ChainError::Call { ref message, .. } => {
                     let message_json = serde_json::to_value(message).unwrap_or(Value::Null);
                     (

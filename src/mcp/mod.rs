@@ -32,14 +32,15 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::chain::rpc::Http;
 use crate::chain::units::format_units;
 use crate::chain::{Chain, ChainError, TokenReadError, TxStatus};
-use crate::config::{Config, Network};
+use crate::config::{Config, ModelView, Network};
 use crate::confirm::{Desk, DeskError};
 use crate::home::Home;
 use crate::keystore::{KeystoreError, Vault, find_account};
 use crate::policy::RateLimiter;
+use crate::privacy::egress::Egress;
+use crate::privacy::mask::Masker;
 use crate::untrusted::{Note, UntrustedText, skeleton};
 use approval::{Filed, Seals};
 use args::Arguments;
@@ -69,6 +70,8 @@ struct Inner {
     rate: RateLimiter,
     /// The key and consumed set for 2026-07-28 `requestState` values.
     seals: Seals,
+    /// `privacy.model_view = "masked"`: what shortens addresses in every result.
+    masker: Option<Masker>,
 }
 
 /// What a tool call produced: a plain result, or a request for the human.
@@ -138,7 +141,16 @@ impl Server {
     /// A server for the wallet in `home`, with its requests and audit log in the home's state
     /// directory.
     pub fn new(config: Config, home: &Home) -> Result<Self, ServerError> {
-        let http = Http::new()?;
+        let http = Egress::new(&config).map_err(|_| ChainError::Setup)?;
+        let masker = (config.privacy.model_view == ModelView::Masked).then(|| {
+            // Configured token contracts are public and are what the model names tokens by.
+            Masker::new(
+                config
+                    .networks()
+                    .iter()
+                    .flat_map(|n| n.tokens.iter().map(|t| t.address)),
+            )
+        });
         let config = Arc::new(config);
         let chains: Arc<Vec<Chain>> = Arc::new(
             config
@@ -155,6 +167,17 @@ impl Server {
             home.data_dir().to_owned(),
             home.state_dir().to_owned(),
         )?;
+        // Weak: the desk owns the chains, which own this client.
+        let audit = Arc::downgrade(&desk);
+        http.on_refusal(move |refusal| {
+            if let Some(desk) = audit.upgrade() {
+                desk.log(
+                    crate::audit::Kind::EgressRefused,
+                    None,
+                    serde_json::json!({ "refused": refusal.to_string() }),
+                );
+            }
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 rate: RateLimiter::new(config.policy.max_tool_calls_per_minute),
@@ -166,6 +189,7 @@ impl Server {
                 chains,
                 desk,
                 seals: Seals::new().map_err(ServerError::Random)?,
+                masker,
             }),
         })
     }
@@ -320,11 +344,26 @@ impl Server {
             .iter()
             .map(|t| (t.address, t.decimals))
             .collect();
-        // One request per account: a request never carries two of the wallet's addresses.
-        let reads = chosen
-            .iter()
-            .map(|&number| chain.balances(vault.accounts()[number].address, &tokens, block));
-        let results = futures::future::join_all(reads).await;
+        // One request per account, so that no request links two of the wallet's addresses,
+        // unless the configuration trades that for one round trip.
+        let results: Vec<Result<_, ChainError>> =
+            if self.inner.config.privacy.batch_own_addresses && chosen.len() > 1 {
+                let owners: Vec<Address> = chosen
+                    .iter()
+                    .map(|&number| vault.accounts()[number].address)
+                    .collect();
+                chain
+                    .balances_of(&owners, &tokens, block)
+                    .await?
+                    .into_iter()
+                    .map(Ok)
+                    .collect()
+            } else {
+                let reads = chosen.iter().map(|&number| {
+                    chain.balances(vault.accounts()[number].address, &tokens, block)
+                });
+                futures::future::join_all(reads).await
+            };
         let mut accounts = Vec::with_capacity(chosen.len());
         let mut read_at = 0;
         for (&number, result) in chosen.iter().zip(results) {
@@ -499,7 +538,7 @@ impl ServerHandler for Server {
                     None,
                 ));
             }
-            return Ok(self.resume(&request, state, &context).await);
+            return Ok(self.masked(self.resume(&request, state, &context).await));
         }
         let Some(outcome) = self.call(name, request.arguments.as_ref(), &context).await else {
             return Err(ErrorData::invalid_params(
@@ -525,12 +564,53 @@ impl ServerHandler for Server {
                 err.into_result().into()
             }
         };
+        let result = self.masked(result);
         tracing::debug!(
             tool = name,
             micros = started.elapsed().as_micros() as u64,
             "tool call"
         );
         Ok(result)
+    }
+}
+
+impl Server {
+    /// The response as the model may see it: with `privacy.model_view = "masked"`, every address
+    /// but a configured token's is shortened, in the structured result, its text and any
+    /// elicitation.
+    fn masked(&self, response: CallToolResponse) -> CallToolResponse {
+        let Some(masker) = &self.inner.masker else {
+            return response;
+        };
+        match response {
+            CallToolResponse::Complete(mut result) => {
+                if let Some(value) = &mut result.structured_content {
+                    masker.json(value);
+                }
+                for block in &mut result.content {
+                    if let rmcp::model::ContentBlock::Text(content) = block
+                        && let std::borrow::Cow::Owned(masked) = masker.text(&content.text)
+                    {
+                        content.text = masked;
+                    }
+                }
+                CallToolResponse::Complete(result)
+            }
+            // An input request is built from already masked text (see `approval`), and its
+            // request state is opaque.
+            other => other,
+        }
+    }
+
+    /// `text` as the model may see it (see [`Server::masked`]).
+    fn masked_text(&self, text: String) -> String {
+        match &self.inner.masker {
+            Some(masker) => match masker.text(&text) {
+                std::borrow::Cow::Owned(masked) => masked,
+                std::borrow::Cow::Borrowed(_) => text,
+            },
+            None => text,
+        }
     }
 }
 

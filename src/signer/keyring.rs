@@ -16,6 +16,7 @@ use super::{
 use crate::chain::tx::UnsignedTx;
 use crate::confirm::Approved;
 use crate::keystore::{KeystoreError, UnlockedVault, Vault};
+use crate::privacy::guard::{Fingerprints, Registration, SecretKind, guard};
 use crate::secret::{Password, PrivateKey};
 use crate::totp::TotpSecret;
 
@@ -26,6 +27,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 struct Unlocked {
     vault: UnlockedVault,
     last_used: Instant,
+    /// The outbound guard looks for these secrets while this is held.
+    _guarded: Registration,
 }
 
 #[derive(Debug, Default)]
@@ -48,9 +51,11 @@ impl Keyring {
     /// Unlocks `vault` with `password` (slow: scrypt). Call it off the async runtime.
     pub fn unlock(&self, vault: &Vault, password: &Password) -> Result<(), KeystoreError> {
         let unlocked = vault.unlock(password)?;
+        let guarded = guard().register(fingerprints(&unlocked, password));
         *self.lock_state() = Some(Unlocked {
             vault: unlocked,
             last_used: Instant::now(),
+            _guarded: guarded,
         });
         Ok(())
     }
@@ -90,6 +95,29 @@ impl Keyring {
         }
         Ok(LocalSigner { key })
     }
+}
+
+/// What the outbound guard should look for while `vault` is unlocked: every key it can sign with,
+/// in hex, the recovery phrase and its seed, the password and the TOTP secret.
+fn fingerprints(vault: &UnlockedVault, password: &Password) -> Fingerprints {
+    let mut set = Fingerprints::new();
+    set.text(SecretKind::Password, password.expose_secret());
+    let mnemonic = vault.mnemonic();
+    set.words(SecretKind::RecoveryPhrase, mnemonic.expose_secret().words());
+    set.hex(
+        SecretKind::RecoveryPhrase,
+        mnemonic.seed("").expose_secret(),
+    );
+    for position in 0..vault.accounts().len() {
+        // Ledger accounts have no key here.
+        if let Ok(key) = vault.private_key(position) {
+            set.hex(SecretKind::PrivateKey, key.expose_secret());
+        }
+    }
+    if let Some(totp) = vault.totp() {
+        totp.fingerprint(&mut set);
+    }
+    set
 }
 
 /// Signs with a key from the vault. Dropping it zeroizes the key.

@@ -57,6 +57,34 @@ impl ServerHome {
         self.dir.path()
     }
 
+    /// What the recording proxy saw that breaks a privacy rule for this home (see
+    /// [`super::proxy::violations`]).
+    pub(crate) fn privacy_violations(&self) -> Vec<String> {
+        let Ok(config) = Config::load(&self.config_path()) else {
+            return Vec::new();
+        };
+        let hosts: Vec<String> = config
+            .networks()
+            .iter()
+            .map(|n| n.rpc_url.host().to_owned())
+            .collect();
+        let vault: Value =
+            serde_json::from_slice(&std::fs::read(self.path().join("vault.json")).unwrap())
+                .unwrap();
+        let own: Vec<String> = vault["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["address"].as_str().unwrap()[2..].to_ascii_lowercase())
+            .collect();
+        super::proxy::violations(
+            &hosts,
+            &own,
+            &fixture_secrets(),
+            config.privacy.batch_own_addresses,
+        )
+    }
+
     pub(crate) fn config_path(&self) -> PathBuf {
         self.dir.path().join("keyward.toml")
     }
@@ -96,6 +124,39 @@ impl ServerHome {
         connect_child(transport, generation).await
     }
 }
+
+/// Checks the recorded traffic when the test is done with the home (unless it already failed).
+impl Drop for ServerHome {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let violations = self.privacy_violations();
+        assert!(
+            violations.is_empty(),
+            "outbound traffic broke a privacy rule:\n{}",
+            violations.join("\n")
+        );
+    }
+}
+
+/// The fixture wallet's secrets, in every encoding: the phrase, the ten keys, the password and the
+/// TOTP secret.
+pub(crate) fn fixture_secrets() -> super::canary::Canaries {
+    let mut secrets = super::canary::Canaries::new();
+    secrets.phrase("fixture phrase", ANVIL_PHRASE);
+    let mnemonic = keyward::hd::parse_phrase(ANVIL_PHRASE).unwrap();
+    for index in 0..10 {
+        let key = mnemonic.account_key(index).unwrap();
+        secrets.bytes(&format!("fixture key {index}"), key.expose_secret());
+    }
+    secrets.text("fixture password", FIXTURE_PASSWORD);
+    secrets.bytes("fixture TOTP secret", FIXTURE_TOTP_SECRET);
+    secrets
+}
+
+/// Anvil's published test mnemonic, which the fixture wallet holds.
+pub(crate) const ANVIL_PHRASE: &str = "test test test test test test test test test test test junk";
 
 async fn connect(io: tokio::io::DuplexStream, generation: Generation) -> Client {
     connect_with((), io, generation).await
@@ -156,7 +217,11 @@ symbol = "T18"
 
 [approval]
 listen = "127.0.0.1:0"
-"#
+
+[privacy]
+proxy = "{proxy}"
+"#,
+        proxy = super::proxy::url()
     )
 }
 

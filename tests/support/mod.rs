@@ -4,6 +4,7 @@ pub(crate) mod anvil;
 pub(crate) mod canary;
 pub(crate) mod human;
 pub(crate) mod mcp;
+pub(crate) mod proxy;
 pub(crate) mod pty;
 
 use std::fs;
