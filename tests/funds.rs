@@ -23,11 +23,17 @@ pub(crate) struct Rig {
 
 impl Rig {
     pub(crate) async fn start(policy: &str) -> Option<Self> {
+        Self::start_with_privacy("", policy).await
+    }
+
+    /// As [`Rig::start`], with extra lines in the `[privacy]` table.
+    pub(crate) async fn start_with_privacy(privacy: &str, policy: &str) -> Option<Self> {
         let anvil = Anvil::start(None, 31337)?;
         anvil.deploy_tokens();
         let home = ServerHome::with_config(&format!(
             "{}\n[policy]\n{policy}\n",
             config_text(&anvil.url, 31337)
+                .replace("[privacy]\n", &format!("[privacy]\n{privacy}\n"))
         ));
         let (server, client) = serve(&home).await;
         Some(Self {

@@ -19,6 +19,7 @@ mod interop_cast;
 mod ledger;
 mod mcp;
 mod page_render;
+mod privacy;
 mod signatures;
 mod support;
 mod vectors;

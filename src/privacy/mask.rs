@@ -44,14 +44,20 @@ impl Masker {
                 .take_while(|b| b.is_ascii_hexdigit())
                 .count();
             let before_ok = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
-            if digits == 40 && before_ok {
-                let end = start + 42;
-                let address: Option<Address> = text[start..end].parse().ok();
+            let end = match digits {
+                40 => Some(start + 42),
+                4 => grouped_end(bytes, start),
+                _ => None,
+            };
+            if let Some(end) = end.filter(|_| before_ok) {
+                let address: Option<Address> = text[start + 2..end].replace(' ', "").parse().ok();
                 if let Some(address) = address.filter(|a| !self.keep.contains(a)) {
                     let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
                     out.push_str(&text[copied..start]);
                     out.push_str(&short(&address));
                     copied = end;
+                    i = end;
+                    continue;
                 }
             }
             i = start + 2 + digits;
@@ -78,6 +84,22 @@ impl Masker {
             _ => {}
         }
     }
+}
+
+/// Where an address written in groups of four (`0x7099 7970 … 79C8`, as reviews show it) that
+/// starts at `start` ends, if one does.
+fn grouped_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let end = start + 2 + 10 * 4 + 9;
+    let groups = bytes.get(start + 2..end)?;
+    let well_formed = groups.iter().enumerate().all(|(i, b)| {
+        if i % 5 == 4 {
+            *b == b' '
+        } else {
+            b.is_ascii_hexdigit()
+        }
+    });
+    let after_ok = bytes.get(end).is_none_or(|b| !b.is_ascii_hexdigit());
+    (well_formed && after_ok).then_some(end)
 }
 
 fn find_0x(bytes: &[u8], from: usize) -> Option<usize> {
@@ -136,6 +158,11 @@ mod tests {
         assert_eq!(masker.text(&lower), "0xf39F…2266");
         assert_eq!(masker.text(&format!("a{lower}")), format!("a{lower}"));
         assert!(matches!(masker.text("nothing here"), Cow::Borrowed(_)));
+        assert_eq!(
+            masker.text("To: 0xf39F d6e5 1aad 88F6 F4ce 6aB8 8272 79cf fFb9 2266 (main)"),
+            "To: 0xf39F…2266 (main)"
+        );
+        assert_eq!(masker.text("0xf39F d6e5"), "0xf39F d6e5");
     }
 
     #[test]

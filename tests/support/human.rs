@@ -123,7 +123,11 @@ pub(crate) fn http(
 
 /// A code of the fixture wallet's authenticator at `unix_time`.
 pub(crate) fn code_at(unix_time: u64) -> String {
-    let totp = keyward::totp::from_bytes(FIXTURE_TOTP_SECRET).unwrap();
+    code_of(FIXTURE_TOTP_SECRET, unix_time)
+}
+
+fn code_of(secret: &[u8], unix_time: u64) -> String {
+    let totp = keyward::totp::from_bytes(secret).unwrap();
     totp.expose_secret().generate(unix_time).to_string()
 }
 
@@ -134,13 +138,31 @@ pub(crate) fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// The human, who remembers which codes they already used.
-#[derive(Debug, Default)]
+/// The human, who remembers which codes they already used. By default they own the fixture
+/// wallet; [`Human::owning`] gives them another.
+#[derive(Debug)]
 pub(crate) struct Human {
     last_step: Option<u64>,
+    totp_secret: Vec<u8>,
+    password: String,
+}
+
+impl Default for Human {
+    fn default() -> Self {
+        Self::owning(FIXTURE_TOTP_SECRET, FIXTURE_PASSWORD)
+    }
 }
 
 impl Human {
+    /// The owner of a wallet with this TOTP secret and password.
+    pub(crate) fn owning(totp_secret: &[u8], password: &str) -> Self {
+        Self {
+            last_step: None,
+            totp_secret: totp_secret.to_vec(),
+            password: password.to_owned(),
+        }
+    }
+
     /// A code that keyward has not seen: the earliest step within ±1 of now that is after the last
     /// one used, waiting for the next step when all three are used.
     pub(crate) fn fresh_code(&mut self) -> String {
@@ -149,7 +171,7 @@ impl Human {
             let step = (current - 1..=current + 1).find(|s| self.last_step.is_none_or(|l| *s > l));
             if let Some(step) = step {
                 self.last_step = Some(step);
-                return code_at(step * 30);
+                return code_of(&self.totp_secret, step * 30);
             }
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -182,7 +204,7 @@ impl Human {
             form_encode(code),
         );
         if page.input("password").is_some() {
-            form.push_str(&format!("&password={}", form_encode(FIXTURE_PASSWORD)));
+            form.push_str(&format!("&password={}", form_encode(&self.password)));
         }
         let origin = url.split("/approve/").next().unwrap();
         http("POST", url, &[("Origin", origin)], Some(&form))
