@@ -16,6 +16,7 @@ mod elicitation;
 mod external;
 mod funds;
 mod interop_cast;
+mod leaks;
 mod ledger;
 mod mcp;
 mod page_render;

@@ -88,6 +88,12 @@ mod tests {
             filter_line(line),
             "INFO sent to 0xf39F…2266 via https://rpc.example/…\n"
         );
+        reveal_addresses(true);
+        assert_eq!(
+            filter_line(line),
+            "INFO sent to 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 via https://rpc.example/…\n"
+        );
+        reveal_addresses(false);
         let mut set = Fingerprints::new();
         set.text(SecretKind::Password, "canary password 123");
         let _held = guard().register(set);
