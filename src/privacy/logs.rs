@@ -78,6 +78,49 @@ impl Drop for LineWriter {
 
 #[cfg(test)]
 mod tests {
+    /// Every span names its fields: `skip_all` and an explicit `fields(..)`, so no argument (a
+    /// password, a vault) is ever recorded by accident through its `Debug`.
+    #[test]
+    fn every_instrumented_function_skips_its_arguments() {
+        fn sources(dir: &std::path::Path, found: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    sources(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    found.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        for dir in ["src", "hardware/src"] {
+            sources(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir),
+                &mut files,
+            );
+        }
+        let mut spans = 0;
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            // Spelled in two parts so that this test does not find itself.
+            for (at, _) in text.match_indices(concat!("#[tracing::", "instrument")) {
+                let attribute = &text[at..at + text[at..].find(")]").unwrap_or(0) + 2];
+                spans += 1;
+                assert!(
+                    attribute.contains("skip_all"),
+                    "{}: a span records its arguments: {attribute}",
+                    file.display()
+                );
+            }
+            assert!(
+                !text.contains(concat!("#[", "instrument")),
+                "{}: use #[tracing::instrument(skip_all, ..)]",
+                file.display()
+            );
+        }
+        assert!(spans > 5, "found only {spans} spans: is the search broken?");
+    }
+
     use super::super::guard::{Fingerprints, SecretKind};
     use super::*;
 
