@@ -66,7 +66,7 @@ impl Projection {
 /// Fingerprints of one set of secrets, grouped by how they are searched for.
 #[derive(Debug, Default)]
 pub struct Fingerprints {
-    shapes: HashMap<(Projection, usize), HashMap<u64, SecretKind>>,
+    shapes: HashMap<(Projection, usize), Shape>,
 }
 
 impl Fingerprints {
@@ -77,27 +77,41 @@ impl Fingerprints {
     /// Hashes `bytes` as `projection` reads them, without making a copy.
     fn add(&mut self, projection: Projection, kind: SecretKind, bytes: impl Iterator<Item = u8>) {
         let hasher = Hasher::get();
-        let (hash, len) = bytes
-            .filter_map(|b| projection.project(b))
-            .fold((0, 0usize), |(h, len), b| {
-                (add(mul(h, hasher.base), u64::from(b)), len + 1)
-            });
+        let mut used = ByteSet::default();
+        let (hash, len) =
+            bytes
+                .filter_map(|b| projection.project(b))
+                .fold((0, 0usize), |(h, len), b| {
+                    used.insert(b);
+                    (add(mul(h, hasher.base), u64::from(b)), len + 1)
+                });
         if len == 0 {
             return;
         }
         self.shapes
             .entry((projection, len))
             .or_default()
-            .insert(hash, kind);
+            .insert(hash, kind, &used);
     }
 
     /// Secret bytes, found as hex in either case, with or without `0x`.
+    ///
+    /// Looked for in 16-byte pieces (32 hex digits, the last piece overlapping the one before), so
+    /// keys, seeds and the TOTP secret all share one pass over the text, and any 63 hex digits in
+    /// a row of the secret are found.
     pub fn hex(&mut self, kind: SecretKind, secret: &[u8]) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let digits = secret
-            .iter()
-            .flat_map(|&b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
-        self.add(Projection::Folded, kind, digits);
+        const PIECE: usize = 16;
+        let starts = (0..secret.len())
+            .step_by(PIECE)
+            .map(|start| start.min(secret.len().saturating_sub(PIECE)));
+        for start in starts {
+            let piece = &secret[start..secret.len().min(start + PIECE)];
+            let digits = piece
+                .iter()
+                .flat_map(|&b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]);
+            self.add(Projection::Folded, kind, digits);
+        }
     }
 
     /// Secret text, found as written (ASCII case ignored).
@@ -123,9 +137,60 @@ impl Fingerprints {
 
     fn find(&self, text: &[u8]) -> Option<SecretKind> {
         let hasher = Hasher::get();
-        self.shapes.iter().find_map(|(&(projection, len), hashes)| {
-            hasher.roll(projection, len, text, |hash| hashes.get(&hash).copied())
-        })
+        self.shapes
+            .iter()
+            .find_map(|(&(projection, len), shape)| hasher.roll(projection, len, text, shape))
+    }
+}
+
+/// A set of byte values.
+#[derive(Debug, Default, Clone, Copy)]
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn insert(&mut self, b: u8) {
+        self.0[usize::from(b >> 6)] |= 1 << (b & 63);
+    }
+
+    #[inline]
+    fn contains(&self, b: u8) -> bool {
+        self.0[usize::from(b >> 6)] & (1 << (b & 63)) != 0
+    }
+
+    fn union(&mut self, other: &Self) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine |= theirs;
+        }
+    }
+}
+
+/// The fingerprints of one length and projection: a few hashes, behind a 64-bit filter that
+/// rejects almost every window with one AND, and the bytes their secrets are made of. A window
+/// holding any other byte cannot match, so the hash only rolls over runs of those bytes: for a
+/// key in hex, only over hex strings at least 64 digits long.
+#[derive(Debug, Default)]
+struct Shape {
+    filter: u64,
+    hashes: Vec<(u64, SecretKind)>,
+    bytes: ByteSet,
+}
+
+impl Shape {
+    fn insert(&mut self, hash: u64, kind: SecretKind, bytes: &ByteSet) {
+        self.filter |= 1 << (hash & 63);
+        self.hashes.push((hash, kind));
+        self.bytes.union(bytes);
+    }
+
+    #[inline]
+    fn get(&self, hash: u64) -> Option<SecretKind> {
+        if self.filter & (1 << (hash & 63)) == 0 {
+            return None;
+        }
+        self.hashes
+            .iter()
+            .find(|(h, _)| *h == hash)
+            .map(|(_, kind)| *kind)
     }
 }
 
@@ -211,39 +276,97 @@ impl Hasher {
         &HASHER
     }
 
-    /// Rolls a window of `len` projected bytes over `text`, calling `hit` with each window's hash.
-    fn roll<T>(
+    /// Rolls a window of `len` projected bytes over `text`, looking each window's hash up in
+    /// `shape`.
+    fn roll(
         &self,
         projection: Projection,
         len: usize,
         text: &[u8],
-        mut hit: impl FnMut(u64) -> Option<T>,
-    ) -> Option<T> {
+        shape: &Shape,
+    ) -> Option<SecretKind> {
         // base^(len-1): the weight of the byte leaving the window.
         let top = (1..len).fold(1, |p, _| mul(p, self.base));
-        let mut window = vec![0u8; len];
-        let mut filled = 0usize;
-        let mut h = 0u64;
-        for &byte in text {
-            let Some(b) = projection.project(byte) else {
-                continue;
-            };
-            let slot = filled % len;
-            if filled >= len {
-                h = sub(h, mul(u64::from(window[slot]), top));
+        match projection {
+            Projection::Folded => {
+                let mut rest = text;
+                while !rest.is_empty() {
+                    let start = rest
+                        .iter()
+                        .position(|b| shape.bytes.contains(b.to_ascii_lowercase()))
+                        .unwrap_or(rest.len());
+                    rest = &rest[start..];
+                    let run = rest
+                        .iter()
+                        .position(|b| !shape.bytes.contains(b.to_ascii_lowercase()))
+                        .unwrap_or(rest.len());
+                    if run >= len
+                        && let Some(found) = self.roll_run(len, top, &rest[..run], shape)
+                    {
+                        return Some(found);
+                    }
+                    rest = &rest[run..];
+                }
+                None
             }
-            h = add(mul(h, self.base), u64::from(b));
-            window[slot] = b;
-            filled += 1;
-            if filled >= len
-                && let Some(found) = hit(h)
-            {
-                window.fill(0);
+            Projection::Letters => self.roll_letters(len, top, text, shape),
+        }
+    }
+
+    /// Every window of a run in which every byte counts, so the byte leaving the window is in the
+    /// run itself.
+    fn roll_run(&self, len: usize, top: u64, run: &[u8], shape: &Shape) -> Option<SecretKind> {
+        let mut h = 0u64;
+        for &b in &run[..len] {
+            h = add(mul(h, self.base), u64::from(b.to_ascii_lowercase()));
+        }
+        if let Some(found) = shape.get(h) {
+            return Some(found);
+        }
+        for (&gone, &b) in run.iter().zip(&run[len..]) {
+            h = sub(h, mul(u64::from(gone.to_ascii_lowercase()), top));
+            h = add(mul(h, self.base), u64::from(b.to_ascii_lowercase()));
+            if let Some(found) = shape.get(h) {
                 return Some(found);
             }
         }
-        window.fill(0);
         None
+    }
+
+    /// The letters of `text`, other bytes skipped; a letter no secret of the shape holds starts
+    /// the window again.
+    fn roll_letters(&self, len: usize, top: u64, text: &[u8], shape: &Shape) -> Option<SecretKind> {
+        let mut window = vec![0u8; len];
+        let (mut slot, mut filled) = (0usize, 0usize);
+        let mut h = 0u64;
+        let mut found = None;
+        for &byte in text {
+            if !byte.is_ascii_alphabetic() {
+                continue;
+            }
+            let b = byte.to_ascii_lowercase();
+            if !shape.bytes.contains(b) {
+                (h, filled) = (0, 0);
+                continue;
+            }
+            if filled == len {
+                h = sub(h, mul(u64::from(window[slot]), top));
+            } else {
+                filled += 1;
+            }
+            h = add(mul(h, self.base), u64::from(b));
+            window[slot] = b;
+            slot = if slot + 1 == len { 0 } else { slot + 1 };
+            if filled == len {
+                found = shape.get(h);
+                if found.is_some() {
+                    break;
+                }
+            }
+        }
+        // The window held letters of the text, possibly of a secret.
+        window.fill(0);
+        found
     }
 }
 
@@ -292,6 +415,9 @@ mod tests {
             (format!(r#"{{"params":["{key}"]}}"#), SecretKind::PrivateKey),
             (format!("0x{key}"), SecretKind::PrivateKey),
             (format!("0x{}", key.to_uppercase()), SecretKind::PrivateKey),
+            // A partial leak: the last digit changed, or only the second half.
+            (format!("{}1", &key[..63]), SecretKind::PrivateKey),
+            (key[32..].to_owned(), SecretKind::PrivateKey),
             (PHRASE.to_owned(), SecretKind::RecoveryPhrase),
             (
                 format!(r#"["{}"]"#, PHRASE.replace(' ', "\",\"")),
@@ -319,12 +445,10 @@ mod tests {
     #[test]
     fn ordinary_traffic_and_near_misses_pass() {
         let set = set();
-        let mut almost = hex::encode(KEY);
-        almost.replace_range(63..64, "1");
         for text in [
             r#"[{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}]"#.to_owned(),
-            almost,
-            hex::encode(&KEY[..31]),
+            hex::encode(&KEY[..15]),
+            hex::encode(&KEY[1..16]),
             PHRASE.replace("junk", "jump"),
             "correct horse batter".to_owned(),
             String::new(),
@@ -351,24 +475,29 @@ mod tests {
     }
 
     #[test]
-    fn the_rolling_hash_equals_the_direct_hash_of_every_window() {
-        let hasher = Hasher::get();
-        let text = b"The quick brown fox jumps over the lazy dog, 0123456789 times.";
+    fn every_window_of_every_length_is_found_in_both_projections() {
+        let text = b"The quick brown fox, 0x0123456789ABCDEF, jumps over the lazy dog.";
         for len in [1, 2, 7, 31, text.len()] {
-            let mut rolled = Vec::new();
-            hasher.roll(Projection::Folded, len, text, |h| {
-                rolled.push(h);
-                None::<()>
-            });
-            let direct: Vec<u64> = text
-                .windows(len)
-                .map(|w| {
-                    w.iter().fold(0, |h, &b| {
-                        add(mul(h, hasher.base), u64::from(b.to_ascii_lowercase()))
-                    })
-                })
-                .collect();
-            assert_eq!(rolled, direct, "window {len}");
+            for start in 0..=text.len() - len {
+                let window = &text[start..start + len];
+                let mut set = Fingerprints::new();
+                set.text(SecretKind::TotpSecret, std::str::from_utf8(window).unwrap());
+                assert_eq!(set.find(text), Some(SecretKind::TotpSecret), "{window:?}");
+                let letters: String = window
+                    .iter()
+                    .filter(|b| b.is_ascii_alphabetic())
+                    .map(|&b| char::from(b))
+                    .collect();
+                let mut set = Fingerprints::new();
+                set.words(SecretKind::RecoveryPhrase, [letters.as_str()]);
+                if !letters.is_empty() {
+                    assert_eq!(
+                        set.find(text),
+                        Some(SecretKind::RecoveryPhrase),
+                        "{letters}"
+                    );
+                }
+            }
         }
     }
 }
