@@ -871,6 +871,50 @@ mod tests {
         }
     }
 
+    /// A case of `fixtures/injection/corpus.json`; `tests/injection.rs` runs the same cases
+    /// through a real token and the MCP server.
+    #[derive(Debug, Deserialize)]
+    struct Case {
+        id: String,
+        text: Option<String>,
+        hex: Option<String>,
+        repeat: Option<usize>,
+        value: String,
+        notes: Vec<Note>,
+        suspicious: bool,
+        #[serde(default)]
+        imitates: bool,
+    }
+
+    #[test]
+    fn the_injection_corpus_comes_back_as_it_says() {
+        let corpus: serde_json::Value =
+            serde_json::from_str(include_str!("../fixtures/injection/corpus.json")).unwrap();
+        let cases: Vec<Case> = serde_json::from_value(corpus["cases"].clone()).unwrap();
+        assert!(cases.len() >= 50);
+        for case in cases {
+            let seed = match (&case.text, &case.hex) {
+                (Some(text), None) => text.as_bytes().to_vec(),
+                (None, Some(hex)) => hex::decode(hex).unwrap(),
+                _ => panic!("{}: a case has either text or hex", case.id),
+            };
+            let bytes = seed.repeat(case.repeat.unwrap_or(1));
+            let text = UntrustedText::from_bytes(&bytes);
+            assert_eq!(
+                (&text.value, &text.notes, text.suspicious),
+                (&case.value, &case.notes, case.suspicious),
+                "{}",
+                case.id
+            );
+            let imitates = ["TUSD", "T18", "ETH"].contains(&text.skeleton().as_str());
+            assert_eq!(imitates, case.imitates, "{}", case.id);
+            // Text decoded by the RPC client takes the other door, to the same result.
+            if let Ok(utf8) = std::str::from_utf8(&bytes) {
+                assert_eq!(UntrustedText::new(utf8), text, "{}", case.id);
+            }
+        }
+    }
+
     #[test]
     fn skeletons_see_through_look_alikes() {
         // Cyrillic Т and С, Greek Ο.

@@ -148,7 +148,11 @@ impl Anvil {
     /// `repeat` times.
     pub(crate) fn set_chameleon_text(&self, seed: &[u8], repeat: u64) {
         let padded = seed.len().div_ceil(32) * 32;
-        let mut data = format!("0x{CHAMELEON_SET}{:064x}{repeat:064x}{:064x}", 64, seed.len());
+        let mut data = format!(
+            "0x{CHAMELEON_SET}{:064x}{repeat:064x}{:064x}",
+            64,
+            seed.len()
+        );
         data.push_str(&hex::encode(seed));
         data.push_str(&"00".repeat(padded - seed.len()));
         let hash = self.rpc(
