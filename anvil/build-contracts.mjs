@@ -13,7 +13,7 @@ const repoRoot = dirname(anvilDir);
 const contractsDir = join(anvilDir, "contracts");
 const outDir = join(repoRoot, "fixtures", "contracts");
 // Only these get fixtures; TestToken itself is abstract.
-const DEPLOYABLE = ["TestDollar", "TestEighteen", "HostileToken", "PermitDollar"];
+const DEPLOYABLE = ["TestDollar", "TestEighteen", "HostileToken", "PermitDollar", "Chameleon"];
 const check = process.argv.includes("--check");
 
 let solc;

@@ -1,6 +1,6 @@
 //! keyward's integration tests, in one binary: the CLI driven through a real terminal, leak
-//! canaries, bad input, published vectors, interop with Foundry's cast, and the MCP server against
-//! a real Anvil with real MCP clients.
+//! canaries, bad input, published vectors, interop with Foundry's cast, the prompt-injection
+//! corpus, and the MCP server against a real Anvil with real MCP clients.
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,6 +15,7 @@ mod cli;
 mod elicitation;
 mod external;
 mod funds;
+mod injection;
 mod interop_cast;
 mod leaks;
 mod ledger;

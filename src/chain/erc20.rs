@@ -21,9 +21,6 @@ pub const APPROVE: [u8; 4] = [0x09, 0x5e, 0xa7, 0xb3];
 /// `allowance(address,address)`
 pub const ALLOWANCE: [u8; 4] = [0xdd, 0x62, 0xed, 0x3e];
 
-/// The longest string a token may return that keyward reads (before sanitizing caps it further).
-const MAX_STRING_BYTES: usize = 1024;
-
 /// Calldata for `balanceOf(owner)`.
 pub fn balance_of(owner: Address) -> Vec<u8> {
     let mut data = Vec::with_capacity(36);
@@ -76,7 +73,7 @@ pub fn decode_address_and_word(selector: [u8; 4], data: &[u8]) -> Option<(Addres
 }
 
 /// A revert's reason: the payload of `Error(string)`, if that is what the data holds.
-pub fn decode_revert_reason(data: &[u8]) -> Option<Vec<u8>> {
+pub fn decode_revert_reason(data: &[u8]) -> Option<&[u8]> {
     const ERROR_STRING: [u8; 4] = [0x08, 0xc3, 0x79, 0xa0];
     if data.len() < 4 || data[..4] != ERROR_STRING {
         return None;
@@ -94,12 +91,13 @@ pub fn decode_decimals(data: &[u8]) -> Option<u8> {
     decode_uint(data).and_then(|value| u8::try_from(value).ok())
 }
 
-/// A `string` return value, or a `bytes32` one (zero-padded), as raw bytes.
-pub fn decode_string(data: &[u8]) -> Option<Vec<u8>> {
+/// A `string` return value, or a `bytes32` one (zero-padded), as raw bytes of any length: the
+/// sanitizer reads only as much of them as it needs (see [`crate::untrusted`]).
+pub fn decode_string(data: &[u8]) -> Option<&[u8]> {
     if data.len() == 32 {
         // bytes32: the text, then zero padding.
         let end = data.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-        return Some(data[..end].to_vec());
+        return Some(&data[..end]);
     }
     if data.len() < 64 {
         return None;
@@ -108,8 +106,7 @@ pub fn decode_string(data: &[u8]) -> Option<Vec<u8>> {
     let length_word = data.get(offset..offset.checked_add(32)?)?;
     let length = usize::try_from(U256::from_be_slice(length_word)).ok()?;
     let start = offset + 32;
-    let bytes = data.get(start..start.checked_add(length)?)?;
-    Some(bytes[..bytes.len().min(MAX_STRING_BYTES)].to_vec())
+    data.get(start..start.checked_add(length)?)
 }
 
 #[cfg(test)]
@@ -161,6 +158,19 @@ mod tests {
         let mut bytes32 = b"MKR".to_vec();
         bytes32.resize(32, 0);
         assert_eq!(decode_string(&bytes32).unwrap(), b"MKR");
+    }
+
+    #[test]
+    fn long_strings_and_revert_reasons_come_back_whole() {
+        // The sanitizer, not the decoder, decides how much of a string to read.
+        let text = vec![b'x'; 100_000];
+        let mut revert = vec![0x08, 0xc3, 0x79, 0xa0];
+        revert.extend_from_slice(&U256::from(32).to_be_bytes::<32>());
+        revert.extend_from_slice(&U256::from(text.len()).to_be_bytes::<32>());
+        revert.extend_from_slice(&text);
+        assert_eq!(decode_revert_reason(&revert), Some(&text[..]));
+        assert_eq!(decode_string(&revert[4..]), Some(&text[..]));
+        assert_eq!(decode_revert_reason(&revert[..revert.len() - 1]), None);
     }
 
     #[test]

@@ -292,8 +292,7 @@ impl Chain {
         ];
         let mut results = self.rpc.batch(&calls).await?.into_iter();
         let mut next = || results.next().unwrap_or(Err(missing()));
-        let text =
-            |data: &[u8]| erc20::decode_string(data).map(|bytes| UntrustedText::from_bytes(&bytes));
+        let text = |data: &[u8]| erc20::decode_string(data).map(UntrustedText::from_bytes);
         Ok(TokenMetadata {
             name: token_read(next(), text),
             symbol: token_read(next(), text),

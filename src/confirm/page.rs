@@ -36,6 +36,7 @@ const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;max-width:52rem;ma
 padding:0 1rem;color:#111;background:#fff}pre{font:15px/1.5 ui-monospace,monospace;\
 background:#f6f6f4;border:1px solid #ccc;padding:1rem;white-space:pre-wrap;overflow-wrap:anywhere}\
 .state{font-weight:600}.error{color:#a00;font-weight:600}.ok{color:#060;font-weight:600}\
+.untrusted{border:2px dashed #a60;background:#fff8ee}\
 label{display:block;margin:.6rem 0 .2rem}input{font:inherit;padding:.3rem}\
 button{font:inherit;padding:.4rem 1.2rem;margin:.8rem .6rem 0 0}";
 
@@ -284,6 +285,13 @@ fn render(page: &Page, request: &Request, message: Option<Result<String, String>
         "<pre id=\"review\">{}</pre>",
         escape(&review.text)
     ));
+    // The contract's own words, apart from keyward's review and marked as such.
+    if let Some(quoted) = review.contract_text.for_human() {
+        html.push_str(&format!(
+            "<pre id=\"contract-text\" class=\"untrusted\">{}</pre>",
+            escape(&quoted)
+        ));
+    }
     if request.state == State::OnDevice {
         html.push_str(
             "<p class=\"ok\" id=\"device\">Confirm on your Ledger: check that its screen shows \

@@ -140,8 +140,8 @@ async fn handle(desk: &Arc<Desk>, command: Command) -> Reply {
                 .filter(|r| r.state == super::State::Pending)
                 .map(|r| Listed {
                     id: r.id,
+                    review: r.review.for_human(),
                     title: r.review.title,
-                    review: r.review.text,
                     digest: r.digest,
                     expires: r.expires,
                 })

@@ -468,6 +468,7 @@ mod tests {
                 title: "t".into(),
                 text: "t".into(),
                 warnings: Vec::new(),
+                contract_text: Default::default(),
             },
             spends: Vec::new(),
             token_sha256: sha256_hex(b"token"),

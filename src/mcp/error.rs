@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::args::ArgError;
 use crate::chain::ChainError;
 use crate::keystore::KeystoreError;
+use crate::review::Review;
 
 #[derive(Debug)]
 pub(crate) enum ToolError {
@@ -29,7 +30,7 @@ pub(crate) enum ToolError {
         rule: String,
         message: String,
         /// The review that led to the refusal, when there was one.
-        review: Option<String>,
+        review: Option<Box<Review>>,
     },
     UnknownRequest,
     /// A 2026-07-28 retry's `requestState` was refused.
@@ -85,6 +86,8 @@ impl ToolError {
                     None,
                 ),
             },
+            // The review's text is keyward's words; what the contract said stays in its own
+            // untrusted fields.
             Self::Refused {
                 rule,
                 message,
@@ -92,7 +95,14 @@ impl ToolError {
             } => (
                 "refused",
                 message,
-                Some(("refusal", json!({ "rule": rule, "review": review }))),
+                Some((
+                    "refusal",
+                    json!({
+                        "rule": rule,
+                        "review": review.as_ref().map(|review| &review.text),
+                        "contract_text": review.as_ref().map(|review| &review.contract_text),
+                    }),
+                )),
             ),
             Self::UnknownRequest => (
                 "unknown_request",

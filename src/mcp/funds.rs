@@ -29,7 +29,7 @@ use crate::confirm::store::{Request, Signs, Spend, State, sha256_hex};
 use crate::keystore::find_account;
 use crate::policy::{self, AddressBook};
 use crate::review::{self, Action, Allowance, Facts, ReviewInput, Simulation, TokenView};
-use crate::untrusted::UntrustedText;
+use crate::untrusted::{Note, UntrustedText};
 
 /// The longest a status call waits for a change.
 const MAX_WAIT_SECONDS: u64 = 60;
@@ -278,7 +278,13 @@ impl Server {
             })?;
         let symbol = match configured.and_then(|t| t.symbol.clone()) {
             Some(symbol) => UntrustedText::new(&symbol),
-            None => metadata.symbol.unwrap_or_else(|_| UntrustedText::new("?")),
+            None => {
+                let mut claimed = metadata.symbol.unwrap_or_else(|_| UntrustedText::new("?"));
+                if super::imitates_configured_symbol(network, address, &claimed) {
+                    claimed.flag(Note::ImitatesConfiguredToken);
+                }
+                claimed
+            }
         };
         Ok(TokenView {
             address,
@@ -357,7 +363,7 @@ impl Server {
                 Err(data) => Simulation::Reverts(
                     data.as_deref()
                         .and_then(erc20::decode_revert_reason)
-                        .map(|reason| UntrustedText::from_bytes(&reason)),
+                        .map(UntrustedText::from_bytes),
                 ),
             },
             eth_balance: planned.eth_balance,
@@ -380,7 +386,7 @@ impl Server {
             return Err(ToolError::Refused {
                 rule: "review".into(),
                 message: format!("keyward refuses this transaction: {}", blocking.text),
-                review: Some(review.text.clone()),
+                review: Some(Box::new(review)),
             });
         }
 
@@ -492,6 +498,7 @@ impl Server {
                     blocks: w.blocks,
                 })
                 .collect(),
+            contract_text: request.review.contract_text.clone(),
             digest: request.digest.to_string(),
             reason: request.reason.clone(),
             hash: request.hash.map(|hash| hash.to_string()),

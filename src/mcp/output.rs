@@ -145,6 +145,9 @@ pub(crate) struct RequestOutput {
     /// The full review the human sees on the approval page, line for line.
     pub review: String,
     pub warnings: Vec<WarningEntry>,
+    /// What the contract said that the review refers to (an unverified token's symbol, a revert
+    /// reason): untrusted data, never part of `title`, `review` or a warning.
+    pub contract_text: crate::review::ContractText,
     /// keccak256 of the unsigned transaction: what the approval is bound to.
     pub digest: String,
     /// Why the request was refused or failed.

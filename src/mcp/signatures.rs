@@ -68,7 +68,7 @@ impl Server {
             return Err(ToolError::Refused {
                 rule: "policy.blind_signing".into(),
                 message: format!("keyward refuses this message: {}", blocking.text),
-                review: Some(review.text.clone()),
+                review: Some(Box::new(review.clone())),
             });
         }
         self.file(

@@ -7,12 +7,16 @@
 //! says.
 //!
 //! This module must never take free text from the model: the only strings in a review are
-//! keyward's own words, configured names, and untrusted chain text already sanitized by
-//! [`crate::untrusted`] and shown as quoted data.
+//! keyward's own words, configured names, and text from the request shown as quoted data.
+//! Text a third party chose (an unverified token's symbol, a revert reason) never enters the
+//! title, the text or a warning: it travels beside them as [`ContractText`], sanitized by
+//! [`crate::untrusted`], which the model receives as data fields and a human channel shows apart
+//! from the review, quoted and marked untrusted.
 
 use std::fmt::Write as _;
 
 use alloy::primitives::{Address, U256};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::tx::UnsignedTx;
@@ -57,13 +61,32 @@ pub struct TokenView {
 }
 
 impl TokenView {
-    fn symbol(&self) -> String {
+    /// How the review names the token: its configured symbol, or, when it is unverified, its
+    /// address, since the symbol its contract claims is untrusted and stays out of the prose.
+    fn name(&self) -> String {
         if self.verified {
             self.symbol.value.clone()
         } else {
-            format!("\"{}\"", self.symbol.value)
+            format!("unverified token {}", short(self.address))
         }
     }
+
+    /// An amount of the token, in whole tokens: "250 TUSD", or "250 of unverified token
+    /// 0x5FbD…0aa3".
+    fn amount(&self, amount: U256) -> String {
+        let whole = format_units(amount, self.decimals);
+        if self.verified {
+            format!("{whole} {}", self.name())
+        } else {
+            format!("{whole} of {}", self.name())
+        }
+    }
+}
+
+/// An address shortened for a title: `0x5FbD…0aa3`. Reviews show the full address too.
+fn short(address: Address) -> String {
+    let checksummed = address.to_checksum(None);
+    format!("{}…{}", &checksummed[..6], &checksummed[38..])
 }
 
 /// An allowance as asked for.
@@ -169,12 +192,74 @@ pub struct Review {
     pub title: String,
     pub text: String,
     pub warnings: Vec<Warning>,
+    /// Third-party text the review refers to but does not contain.
+    #[serde(default)]
+    pub contract_text: ContractText,
 }
 
 impl Review {
     /// The first blocking warning, if keyward must refuse the request.
     pub fn refusal(&self) -> Option<&Warning> {
         self.warnings.iter().find(|w| w.blocks)
+    }
+
+    /// The review as a human channel without its own place for [`ContractText`] shows it: the
+    /// text, then the contract's words apart from it (see [`ContractText::for_human`]).
+    pub fn for_human(&self) -> String {
+        match self.contract_text.for_human() {
+            Some(quoted) => format!("{}\n{quoted}", self.text),
+            None => self.text.clone(),
+        }
+    }
+}
+
+/// Text a contract chose that a review refers to: sanitized and flagged, and never part of the
+/// review's prose. The model receives it as these fields; a human reads it apart from the
+/// review, quoted, under a heading that says whose words these are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ContractText {
+    /// The symbol an unverified token's contract claims for itself.
+    pub token_symbol: Option<UntrustedText>,
+    /// The reason the contract gave when the simulation reverted.
+    pub revert_reason: Option<UntrustedText>,
+}
+
+impl ContractText {
+    /// Each string on its own line, quoted and escaped, with what was noticed about it, under a
+    /// heading; `None` when there is nothing.
+    pub fn for_human(&self) -> Option<String> {
+        let quoted: Vec<(&str, &UntrustedText)> = [
+            ("Symbol", &self.token_symbol),
+            ("Reason", &self.revert_reason),
+        ]
+        .into_iter()
+        .filter_map(|(label, text)| text.as_ref().map(|text| (label, text)))
+        .collect();
+        if quoted.is_empty() {
+            return None;
+        }
+        let mut text = Text(String::new());
+        let _ = writeln!(
+            text.0,
+            "Untrusted text from the contract: its words, not keyward's\n{}",
+            "-".repeat(64)
+        );
+        for (label, untrusted) in quoted {
+            text.line(label, format!("\"{}\"", escape(&untrusted.value)));
+            if !untrusted.notes.is_empty() {
+                let notes: Vec<&str> = untrusted.notes.iter().map(|note| note.name()).collect();
+                text.more(format!(
+                    "{}: {}",
+                    if untrusted.suspicious {
+                        "SUSPICIOUS"
+                    } else {
+                        "noted"
+                    },
+                    notes.join(", ")
+                ));
+            }
+        }
+        Some(text.0)
     }
 }
 
@@ -228,26 +313,21 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
 
     let title = match action {
         Action::EthTransfer => format!("Send {} on {network}", eth(tx.value)),
-        Action::TokenTransfer { token, amount, .. } => format!(
-            "Send {} {} on {network}",
-            format_units(*amount, token.decimals),
-            token.symbol()
-        ),
+        Action::TokenTransfer { token, amount, .. } => {
+            format!("Send {} on {network}", token.amount(*amount))
+        }
         Action::TokenApproval {
             token, allowance, ..
         } => match allowance {
             Allowance::Limited(amount) if amount.is_zero() => {
-                format!("Revoke the {} allowance on {network}", token.symbol())
+                format!("Revoke the {} allowance on {network}", token.name())
             }
-            Allowance::Limited(amount) => format!(
-                "Allow spending of {} {} on {network}",
-                format_units(*amount, token.decimals),
-                token.symbol()
-            ),
-            Allowance::Unlimited => format!(
-                "Allow spending of UNLIMITED {} on {network}",
-                token.symbol()
-            ),
+            Allowance::Limited(amount) => {
+                format!("Allow spending of {} on {network}", token.amount(*amount))
+            }
+            Allowance::Unlimited => {
+                format!("Allow spending of UNLIMITED {} on {network}", token.name())
+            }
         },
         Action::ContractCall { reading, .. } => match reading.name() {
             Some(name) => format!("Call {} on {network}", escape(name)),
@@ -293,14 +373,7 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
         Action::ContractCall { .. } => {}
         Action::TokenTransfer { token, amount, .. } => {
             token_lines(&mut text, token);
-            text.line(
-                "Amount",
-                format!(
-                    "{} {}",
-                    format_units(*amount, token.decimals),
-                    token.symbol()
-                ),
-            );
+            text.line("Amount", token.amount(*amount));
             text.more(format!("{amount} base units, {} decimals", token.decimals));
         }
         Action::TokenApproval {
@@ -313,14 +386,7 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
                     text.more("the spender may take all of this token, now and later");
                 }
                 Allowance::Limited(amount) => {
-                    text.line(
-                        "Allowance",
-                        format!(
-                            "{} {}",
-                            format_units(*amount, token.decimals),
-                            token.symbol()
-                        ),
-                    );
+                    text.line("Allowance", token.amount(*amount));
                     text.more(format!("{amount} base units, {} decimals", token.decimals));
                 }
             }
@@ -366,8 +432,9 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
         match &facts.simulation {
             Simulation::Succeeds => "succeeds".to_owned(),
             Simulation::Reverts(None) => "REVERTS, without a reason".to_owned(),
-            Simulation::Reverts(Some(reason)) => {
-                format!("REVERTS: \"{}\" (text from the contract)", reason.value)
+            Simulation::Reverts(Some(_)) => {
+                "REVERTS, with a reason in the contract's own words (shown apart, untrusted)"
+                    .to_owned()
             }
         },
     );
@@ -409,7 +476,7 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
             true,
             format!(
                 "insufficient {}: the account holds {}",
-                token.symbol(),
+                token.name(),
                 format_units(balance, token.decimals)
             ),
         );
@@ -442,8 +509,8 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
         Action::TokenTransfer { token, .. } | Action::TokenApproval { token, .. }
             if !token.verified =>
         {
-            let mut text = "the token is not in keyward's configuration: its symbol is what the \
-                            contract claims"
+            let mut text = "the token is not in keyward's configuration: the symbol it claims is \
+                            the contract's own word"
                 .to_owned();
             if token.symbol.suspicious {
                 text.push_str(", and it looks suspicious");
@@ -483,7 +550,22 @@ pub fn build(input: &ReviewInput<'_>) -> Review {
                 .into(),
         );
     }
-    finish(title, text, warnings)
+    let mut review = finish(title, text, warnings);
+    review.contract_text = ContractText {
+        token_symbol: match action {
+            Action::TokenTransfer { token, .. } | Action::TokenApproval { token, .. }
+                if !token.verified =>
+            {
+                Some(token.symbol.clone())
+            }
+            _ => None,
+        },
+        revert_reason: match &facts.simulation {
+            Simulation::Reverts(reason) => reason.clone(),
+            Simulation::Succeeds => None,
+        },
+    };
+    review
 }
 
 /// Appends the warnings, most severe first, and makes the review.
@@ -513,6 +595,7 @@ fn finish(title: String, mut text: Text, mut warnings: Vec<Warning>) -> Review {
         title,
         text: text.0,
         warnings,
+        contract_text: ContractText::default(),
     }
 }
 
@@ -520,15 +603,14 @@ fn token_lines(text: &mut Text, token: &TokenView) {
     if token.verified {
         text.line(
             "Token",
-            format!("{} (in keyward's configuration)", token.symbol()),
+            format!("{} (in keyward's configuration)", token.name()),
         );
+        text.more(grouped(token.address));
     } else {
-        text.line(
-            "Token",
-            format!("{} (unverified: the contract's own claim)", token.symbol()),
-        );
+        text.line("Token", "unverified: not in keyward's configuration");
+        text.more(grouped(token.address));
+        text.more("its claimed symbol is the contract's own word (shown apart, untrusted)");
     }
-    text.more(grouped(token.address));
 }
 
 /// How the review writes an invisible or control character: `\u{202e}`.

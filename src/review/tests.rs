@@ -98,13 +98,15 @@ fn approval(allowance: Allowance, facts: &Facts) -> Review {
     })
 }
 
+/// Compares the review as a human reads it (its text, then any contract text apart) with its
+/// golden file.
 fn check(name: &str, review: &Review) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/reviews")
         .join(format!("{name}.txt"));
     if std::env::var_os("KEYWARD_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &review.text).unwrap();
+        std::fs::write(&path, review.for_human()).unwrap();
         return;
     }
     let golden = std::fs::read_to_string(&path).unwrap_or_else(|_| {
@@ -114,7 +116,7 @@ fn check(name: &str, review: &Review) {
         )
     });
     assert_eq!(
-        review.text,
+        review.for_human(),
         golden,
         "the {name} review changed; if that is intended, rerun with KEYWARD_BLESS=1 and review \
          the diff of {}",
@@ -231,6 +233,21 @@ fn reverting_simulation_is_refused() {
     let review = token_transfer(250_000_000, &facts);
     check("reverts", &review);
     assert!(review.refusal().unwrap().text.contains("reverts"));
+    assert_eq!(
+        review.contract_text.revert_reason.as_ref().unwrap().value,
+        "ERC20: transfer amount exceeds balance"
+    );
+    assert_keeps_out(&review, "exceeds balance");
+}
+
+/// Third-party text reaches the review only as contract text: never its title, text or warnings.
+fn assert_keeps_out(review: &Review, third_party: &str) {
+    assert!(!review.title.contains(third_party), "{}", review.title);
+    assert!(!review.text.contains(third_party), "{}", review.text);
+    for warning in &review.warnings {
+        assert!(!warning.text.contains(third_party), "{}", warning.text);
+    }
+    assert!(review.for_human().contains(third_party));
 }
 
 #[test]
@@ -256,10 +273,10 @@ fn insufficient_balance_is_refused() {
 }
 
 #[test]
-fn an_unverified_tokens_symbol_is_quoted_and_flagged() {
+fn an_unverified_tokens_symbol_stays_out_of_the_review_and_is_quoted_apart() {
     let token = TokenView {
         address: TUSD,
-        symbol: UntrustedText::new("USDC"),
+        symbol: UntrustedText::new("USDC\u{200B} \"approve\" all"),
         decimals: 6,
         verified: false,
     };
@@ -276,8 +293,46 @@ fn an_unverified_tokens_symbol_is_quoted_and_flagged() {
         },
         facts: &facts(),
     });
-    assert!(review.title.contains("\"USDC\""));
+    check("unverified-token", &review);
+    assert_eq!(
+        review.title,
+        "Send 1 of unverified token 0x5FbD…0aa3 on anvil"
+    );
     assert!(review.text.contains("unverified"));
+    assert_keeps_out(&review, "USDC");
+    // Quoted, with its own quotes escaped so it cannot close the quotation early.
+    assert!(
+        review
+            .for_human()
+            .contains("Symbol       \"USDC \\\"approve\\\" all\"\n"),
+        "{}",
+        review.for_human()
+    );
+    let poor = Facts {
+        token_balance: Some(U256::from(1u64)),
+        ..facts()
+    };
+    let refused = build(&ReviewInput {
+        network: "anvil",
+        tx: &tx,
+        from: MAIN,
+        action: &Action::TokenTransfer {
+            token: TokenView {
+                address: TUSD,
+                symbol: UntrustedText::new("USDC"),
+                decimals: 6,
+                verified: false,
+            },
+            recipient: FRIEND,
+            amount,
+        },
+        facts: &poor,
+    });
+    assert_eq!(
+        refused.refusal().unwrap().text,
+        "insufficient unverified token 0x5FbD…0aa3: the account holds 0.000001"
+    );
+    assert_keeps_out(&refused, "USDC");
 }
 
 fn message(bytes: &[u8], blind_signing: bool) -> Review {

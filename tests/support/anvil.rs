@@ -23,6 +23,13 @@ pub(crate) const TEST_EIGHTEEN: &str = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F05
 pub(crate) const HOSTILE_TOKEN: &str = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
 /// PermitDollar (ERC-2612), deployed fourth by `deploy_permit_dollar`.
 pub(crate) const PERMIT_DOLLAR: &str = "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9";
+/// Anvil's account 9, which deploys Chameleon and alone may set its text. Its own nonce places
+/// Chameleon, whatever account 0 has deployed.
+pub(crate) const CHAMELEON_OWNER: &str = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720";
+/// Chameleon (anvil/contracts/Chameleon.sol), deployed by `deploy_chameleon`.
+pub(crate) const CHAMELEON: &str = "0x700b6A60ce7EaaEA56F065753d8dcB9653dbAD35";
+/// `set(bytes,uint256)`
+const CHAMELEON_SET: &str = "6f713284";
 
 /// Runs Anvil with its output in a log file, and kills it when stdin closes (the test process
 /// went away) or on a signal.
@@ -131,7 +138,36 @@ impl Anvil {
         self.deploy(&[("PermitDollar", PERMIT_DOLLAR)]);
     }
 
+    /// Deploys Chameleon, the token whose name, symbol and revert reason `set_chameleon_text`
+    /// rewrites, from [`CHAMELEON_OWNER`].
+    pub(crate) fn deploy_chameleon(&self) {
+        self.deploy_from(CHAMELEON_OWNER, &[("Chameleon", CHAMELEON)]);
+    }
+
+    /// Makes Chameleon's `name()`, `symbol()` and `transfer` revert reason `seed` repeated
+    /// `repeat` times.
+    pub(crate) fn set_chameleon_text(&self, seed: &[u8], repeat: u64) {
+        let padded = seed.len().div_ceil(32) * 32;
+        let mut data = format!(
+            "0x{CHAMELEON_SET}{:064x}{repeat:064x}{:064x}",
+            64,
+            seed.len()
+        );
+        data.push_str(&hex::encode(seed));
+        data.push_str(&"00".repeat(padded - seed.len()));
+        let hash = self.rpc(
+            "eth_sendTransaction",
+            json!([{"from": CHAMELEON_OWNER, "to": CHAMELEON, "data": data}]),
+        );
+        let receipt = self.receipt(&hash);
+        assert_eq!(receipt["status"], "0x1", "set failed: {receipt}");
+    }
+
     fn deploy(&self, contracts: &[(&str, &str)]) {
+        self.deploy_from(DEPLOYER, contracts);
+    }
+
+    fn deploy_from(&self, deployer: &str, contracts: &[(&str, &str)]) {
         for &(contract, expected) in contracts {
             let fixture: Value = serde_json::from_slice(
                 &std::fs::read(fixtures().join(format!("contracts/{contract}.json"))).unwrap(),
@@ -139,7 +175,7 @@ impl Anvil {
             .unwrap();
             let hash = self.rpc(
                 "eth_sendTransaction",
-                json!([{"from": DEPLOYER, "data": fixture["bytecode"]}]),
+                json!([{"from": deployer, "data": fixture["bytecode"]}]),
             );
             let receipt = self.receipt(&hash);
             assert_eq!(
