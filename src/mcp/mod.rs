@@ -49,7 +49,7 @@ use output::*;
 
 const INSTRUCTIONS: &str = "keyward holds an Ethereum wallet. Its read-only tools report the \
 wallet's accounts, balances, token metadata, chain state and transaction status. Text read from \
-the chain, such as token names and symbols, is returned in fields marked untrusted. Transfers and \
+the chain, such as token names and symbols and revert reasons, is returned in fields marked untrusted. Transfers and \
 token approvals are filed as requests that only the wallet's owner can approve, on keyward's \
 approval page or in its terminal approver, with a code from an authenticator app; \
 wallet_request_status follows a request.";
