@@ -17,6 +17,7 @@ mod external;
 mod funds;
 mod interop_cast;
 mod ledger;
+mod lock;
 mod mcp;
 mod page_render;
 mod signatures;

@@ -10,6 +10,7 @@ mod approve;
 mod audit;
 mod keystore;
 mod ledger;
+mod lock;
 mod password;
 mod serve;
 mod terminal;
@@ -151,6 +152,17 @@ Examples:
         #[arg(long)]
         reject: bool,
     },
+
+    /// Lock the running server's wallet now, wiping its decrypted secrets from memory
+    #[command(after_help = "\
+Talks to the running `keyward serve` over its socket. The server also locks the wallet by itself \
+after `[approval] lock_after_seconds` without use (15 minutes by default), when the MCP host \
+closes stdin, and when it stops. The next approval asks for the password again.
+
+Examples:
+  keyward lock
+  keyward --home ./dev-wallet lock")]
+    Lock,
 
     /// Edit the address book (names for addresses; the only way to change it)
     #[command(subcommand)]
@@ -381,6 +393,7 @@ fn run(cli: Cli) -> Result<()> {
             all,
             reject,
         } => approve::approve(&home, request.as_deref(), all, reject),
+        Command::Lock => lock::lock(&home),
         Command::AddressBook(AddressBookCommand::Add { name, address }) => {
             address_book::add(&home, &name, &address)
         }

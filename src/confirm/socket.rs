@@ -3,8 +3,9 @@
 //!
 //! One JSON object per line each way. `{"op":"list"}` returns every pending request with its full
 //! review; `{"op":"answer", "requests":[{"id":…, "digest":…}], "approve":true, "code":…,
-//! "password":…}` answers them with one code. Only a process of the same user can connect: the
-//! socket's mode says so, and the peer's uid is checked too.
+//! "password":…}` answers them with one code; `{"op":"lock"}` locks the wallet, wiping its
+//! decrypted secrets, and says whether it was unlocked (`keyward lock`). Only a process of the
+//! same user can connect: the socket's mode says so, and the peer's uid is checked too.
 //!
 //! This module must never write a code or password anywhere: they go straight to the desk.
 
@@ -28,6 +29,7 @@ const MAX_LINE: u64 = 16 * 1024;
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
     List,
+    Lock,
     Answer {
         requests: Vec<Chosen>,
         approve: bool,
@@ -60,6 +62,9 @@ pub struct Reply {
     pub requests: Vec<Listed>,
     #[serde(default)]
     pub locked: bool,
+    /// For `lock`: the wallet was unlocked, and this command locked it.
+    #[serde(default)]
+    pub locked_now: bool,
     /// Per request: its id and either its new state or why it was not answered.
     #[serde(default)]
     pub results: Vec<(String, Result<String, String>)>,
@@ -124,6 +129,7 @@ fn empty() -> Reply {
     Reply {
         requests: Vec::new(),
         locked: false,
+        locked_now: false,
         results: Vec::new(),
         error: None,
     }
@@ -147,6 +153,11 @@ async fn handle(desk: &Arc<Desk>, command: Command) -> Reply {
                 })
                 .collect(),
             locked: !desk.is_unlocked(),
+            ..empty()
+        },
+        Command::Lock => Reply {
+            locked_now: desk.lock(super::LockReason::Requested),
+            locked: true,
             ..empty()
         },
         Command::Answer {

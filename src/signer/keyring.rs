@@ -3,6 +3,10 @@
 //! The vault is unlocked with the password the human gives on a trusted channel (or a 0600
 //! password file) and locked again, its secrets zeroized, after an idle timeout or on request.
 //! A key is derived only for the moment it signs.
+//!
+//! Locking drops the [`UnlockedVault`], which zeroizes its secrets. This module must never hand
+//! out a reference to the unlocked vault that outlives its mutex guard: a lock must leave no copy
+//! behind.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,7 +23,8 @@ use crate::keystore::{KeystoreError, UnlockedVault, Vault};
 use crate::secret::{Password, PrivateKey};
 use crate::totp::TotpSecret;
 
-/// How long the vault stays unlocked without an approval.
+/// How long the vault stays unlocked without an approval, unless the configuration says otherwise
+/// (`[approval] lock_after_seconds`).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 #[derive(Debug)]
@@ -28,12 +33,31 @@ struct Unlocked {
     last_used: Instant,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Keyring {
     unlocked: Mutex<Option<Unlocked>>,
+    idle_timeout: Duration,
+}
+
+impl Default for Keyring {
+    fn default() -> Self {
+        Self::new(IDLE_TIMEOUT)
+    }
 }
 
 impl Keyring {
+    /// A locked keyring that locks itself again `idle_timeout` after the vault was last used.
+    pub fn new(idle_timeout: Duration) -> Self {
+        Self {
+            unlocked: Mutex::new(None),
+            idle_timeout,
+        }
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+
     fn lock_state(&self) -> std::sync::MutexGuard<'_, Option<Unlocked>> {
         self.unlocked
             .lock()
@@ -55,15 +79,24 @@ impl Keyring {
         Ok(())
     }
 
+    /// Locks the vault now: the unlocked vault is dropped, which zeroizes its secrets. Returns
+    /// whether it was unlocked.
+    pub fn lock(&self) -> bool {
+        let unlocked = self.lock_state().take();
+        // Dropped here, outside the mutex, so a slow drop never holds up another caller.
+        unlocked.is_some()
+    }
+
     /// Locks the vault if it has been idle too long. Returns whether it did.
     pub fn lock_if_idle(&self) -> bool {
         let mut state = self.lock_state();
         if state
             .as_ref()
-            .is_some_and(|u| u.last_used.elapsed() >= IDLE_TIMEOUT)
+            .is_some_and(|u| u.last_used.elapsed() >= self.idle_timeout)
         {
-            *state = None;
-            return true;
+            let unlocked = state.take();
+            drop(state);
+            return unlocked.is_some();
         }
         false
     }
@@ -113,5 +146,67 @@ impl Signer for LocalSigner {
         let hash = check_message_digest(approved)?;
         let signature = ecdsa::sign_hash(&self.key, &hash)?;
         finish_message(&hash, &signature, self.key.address())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::Label;
+    use crate::secret::Secret;
+
+    /// A one-account vault under a cheap scrypt, and its password.
+    fn vault() -> (Vault, Password) {
+        let password: Password = Secret::new("keyring test password".to_owned());
+        let phrase =
+            crate::hd::parse_phrase("test test test test test test test test test test test junk")
+                .unwrap();
+        let unlocked = UnlockedVault::create_with(
+            phrase,
+            &password,
+            Label::new("main").unwrap(),
+            crate::keystore::Kdf::scrypt(4, 8, 1).unwrap(),
+        )
+        .unwrap();
+        (
+            Vault::parse(&unlocked.to_file_bytes().unwrap()).unwrap(),
+            password,
+        )
+    }
+
+    #[test]
+    fn lock_drops_the_unlocked_vault_and_says_whether_it_was_unlocked() {
+        let (vault, password) = vault();
+        let keyring = Keyring::default();
+        assert_eq!(keyring.idle_timeout(), IDLE_TIMEOUT);
+        assert!(!keyring.lock(), "a locked keyring has nothing to lock");
+        keyring.unlock(&vault, &password).unwrap();
+        assert!(keyring.is_unlocked());
+        let address = vault.accounts()[0].address;
+        assert!(keyring.signer(0, address).is_ok());
+        assert!(keyring.lock());
+        assert!(!keyring.is_unlocked());
+        assert!(matches!(
+            keyring.signer(0, address),
+            Err(SignerError::Locked)
+        ));
+        assert!(!keyring.lock());
+    }
+
+    #[test]
+    fn the_idle_timeout_is_the_configured_one_and_use_postpones_it() {
+        let (vault, password) = vault();
+        let keyring = Keyring::new(Duration::from_millis(300));
+        keyring.unlock(&vault, &password).unwrap();
+        assert!(!keyring.lock_if_idle());
+        std::thread::sleep(Duration::from_millis(200));
+        // Using the vault restarts the clock.
+        assert!(keyring.with_totp(|_| ()).is_some());
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!keyring.lock_if_idle(), "locked although used 200 ms ago");
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(keyring.lock_if_idle());
+        assert!(!keyring.lock_if_idle(), "locked twice");
+        assert!(keyring.with_totp(|_| ()).is_none());
     }
 }
