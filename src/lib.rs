@@ -21,6 +21,7 @@ pub mod mcp;
 pub mod policy;
 pub mod review;
 pub mod secret;
+pub mod secret_env;
 pub mod signer;
 pub mod totp;
 pub mod untrusted;

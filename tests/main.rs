@@ -20,6 +20,7 @@ mod ledger;
 mod lock;
 mod mcp;
 mod page_render;
+mod secret_env;
 mod signatures;
 mod support;
 mod vectors;

@@ -361,11 +361,40 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging();
+    if cli.command.touches_secrets()
+        && let Err(err) = crate::secret_env::check()
+    {
+        report(&err.into());
+        return ExitCode::FAILURE;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             report(&err);
             ExitCode::FAILURE
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command may decrypt the vault or carry a password: those refuse to start with
+    /// a wallet secret in the environment (see [`crate::secret_env`]). Commands that only read
+    /// public data, and `keyward lock`, which only ever removes secrets from memory, run anyway.
+    fn touches_secrets(&self) -> bool {
+        match self {
+            Self::Init(_)
+            | Self::Account(_)
+            | Self::ImportKeystore(_)
+            | Self::ExportKeystore(_)
+            | Self::Totp(_)
+            | Self::Serve { .. }
+            | Self::Approve { .. }
+            | Self::Ledger(LedgerCommand::Add { .. }) => true,
+            Self::Accounts(_)
+            | Self::Lock
+            | Self::AddressBook(_)
+            | Self::Audit(_)
+            | Self::Ledger(LedgerCommand::List { .. }) => false,
         }
     }
 }
