@@ -18,6 +18,7 @@ pub mod hd;
 pub mod home;
 pub mod keystore;
 pub mod mcp;
+pub mod memory;
 pub mod policy;
 pub mod review;
 pub mod secret;

@@ -272,8 +272,13 @@ impl Desk {
     ) -> Result<T, SignerError> {
         match self.ledger_path(request)? {
             None => {
-                let signer = self.keyring.signer(request.account, request.from)?;
-                job(&signer)
+                let signed = self
+                    .keyring
+                    .signer(request.account, request.from)
+                    .and_then(|signer| job(&signer));
+                // The key was dropped (zeroized); what signing copied onto the stack goes now.
+                crate::memory::scrub_stack();
+                signed
             }
             Some(path) => {
                 let signer = self.hardware.signer(&path, request.from)?;

@@ -71,7 +71,11 @@ impl Keyring {
 
     /// Unlocks `vault` with `password` (slow: scrypt). Call it off the async runtime.
     pub fn unlock(&self, vault: &Vault, password: &Password) -> Result<(), KeystoreError> {
-        let unlocked = vault.unlock(password)?;
+        let unlocked = vault.unlock(password);
+        // scrypt, the MAC check and AES ran below this frame; AES's key schedule starts with the
+        // key itself, and moves left copies no destructor sees.
+        crate::memory::scrub_stack();
+        let unlocked = unlocked?;
         *self.lock_state() = Some(Unlocked {
             vault: unlocked,
             last_used: Instant::now(),
@@ -106,7 +110,12 @@ impl Keyring {
         let mut state = self.lock_state();
         let unlocked = state.as_mut()?;
         unlocked.last_used = Instant::now();
-        Some(check(unlocked.vault.totp()))
+        let totp = unlocked.vault.totp();
+        let checked = check(totp.as_ref());
+        drop(totp);
+        drop(state);
+        crate::memory::scrub_stack();
+        Some(checked)
     }
 
     /// A signer for the account at `position`, checked to control `address`.
@@ -114,7 +123,11 @@ impl Keyring {
         let mut state = self.lock_state();
         let unlocked = state.as_mut().ok_or(SignerError::Locked)?;
         unlocked.last_used = Instant::now();
-        let key = unlocked.vault.private_key(position)?;
+        let key = unlocked.vault.private_key(position);
+        drop(state);
+        // The phrase, the seed and five BIP-32 nodes were built below this frame.
+        crate::memory::scrub_stack();
+        let key = key?;
         if key.address() != address {
             return Err(SignerError::WrongSigner {
                 expected: address,
@@ -125,7 +138,8 @@ impl Keyring {
     }
 }
 
-/// Signs with a key from the vault. Dropping it zeroizes the key.
+/// Signs with a key from the vault. Dropping it zeroizes the key; the caller scrubs the stack
+/// ([`crate::memory::scrub_stack`]) once it has signed, for the copies signing left there.
 #[derive(Debug)]
 pub struct LocalSigner {
     key: PrivateKey,
