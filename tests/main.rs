@@ -19,6 +19,7 @@ mod interop_cast;
 mod ledger;
 mod lock;
 mod mcp;
+mod memory;
 mod page_render;
 mod secret_env;
 mod signatures;
