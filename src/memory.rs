@@ -27,6 +27,31 @@
 //! just returned ran, and is called after every operation on the unlocked vault (unlock, deriving
 //! a key, signing, checking a code).
 //!
+//! **What a lock leaves behind.** `tests/memory.rs` runs the server's unlock, approval, signing and
+//! lock paths on random canary secrets in a child process, then reads that process's own memory
+//! (`/proc/self/mem`) for every key, the seed, the entropy, the phrase (whole, every three words,
+//! bip39's word indices), the TOTP secret, the password, the envelope key and their hex, base32,
+//! scalar-limb and HMAC-pad forms. After `keyward lock` and after the idle timeout it finds none;
+//! before the lock it finds the unlocked secrets, on an mlocked page. Before the fixes that test
+//! drove, it found the envelope key, AES round keys and the phrase's word indices on the unlock
+//! thread's stack, and the password in the approver socket's read buffers and serde's
+//! intermediate strings. What it cannot rule out:
+//!
+//! - **The approval page's request.** A password (and a code) typed on the page arrives in an
+//!   HTTP POST body that hyper reads into its connection buffer and frees without zeroizing;
+//!   keyward only sees slices of it and cannot wipe it without unsafe code or an HTTP server of
+//!   its own. The test finds that one copy after a page approval and an idle lock, until the
+//!   allocator hands the memory out again. `keyward approve` (the socket, read into a zeroized
+//!   buffer) and `--password-file` leave no copy; with either, the page carries only the
+//!   single-use code.
+//! - **Deeper stacks than the scrub.** [`scrub_stack`] clears 64 KiB below its caller; a
+//!   dependency that one day used more stack for a secret would leave what lies below that.
+//! - **Forms the test does not search for:** intermediate hash states (scrypt's PBKDF2, BIP-32's
+//!   HMAC-SHA512 midstates) are derived from secrets without being them; the test searches the
+//!   secrets and their encodings, and the HMAC pad forms, not every derived value.
+//! - **Outside this process:** kernel socket and pipe buffers, the terminal of `keyward approve`,
+//!   and the memory of the client that sent the password.
+//!
 //! This module must never print or log a secret, and never unlock pages it did not lock.
 
 use std::fmt;
