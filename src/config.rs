@@ -20,6 +20,8 @@ use crate::files;
 const MAX_CONFIG_SIZE: u64 = 1 << 20;
 /// The approval page's default address: loopback, a fixed port so a bookmark keeps working.
 const DEFAULT_APPROVAL_LISTEN: &str = "127.0.0.1:7423";
+/// How long the unlocked vault may sit unused before it is locked: 15 minutes.
+const DEFAULT_LOCK_AFTER_SECONDS: u64 = 15 * 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -142,6 +144,8 @@ pub struct Limit {
 pub struct Approval {
     /// Where the approval page listens: always a loopback address.
     pub listen: SocketAddr,
+    /// How long the unlocked vault may sit unused before it is locked and its secrets wiped.
+    pub lock_after: std::time::Duration,
 }
 
 /// How keyward reaches a Ledger, for accounts of kind `ledger`.
@@ -639,6 +643,24 @@ mod raw {
     #[serde(deny_unknown_fields)]
     struct Approval {
         listen: Option<String>,
+        lock_after_seconds: Option<u64>,
+    }
+
+    /// The idle lock: 15 minutes by default; from 10 seconds (every approval then asks for the
+    /// password again) to one day.
+    fn lock_after(
+        seconds: Option<u64>,
+        invalid: &dyn Fn(String, String) -> ConfigError,
+    ) -> Result<std::time::Duration, ConfigError> {
+        match seconds.unwrap_or(DEFAULT_LOCK_AFTER_SECONDS) {
+            seconds @ 10..=86_400 => Ok(std::time::Duration::from_secs(seconds)),
+            _ => Err(invalid(
+                "approval.lock_after_seconds".into(),
+                "must be from 10 seconds to 86400 (one day): it is how long the unlocked wallet \
+                 may sit unused before keyward locks it and wipes its secrets from memory"
+                    .into(),
+            )),
+        }
     }
 
     impl Config {
@@ -869,7 +891,10 @@ mod raw {
                     max_tool_calls_per_minute: policy.max_tool_calls_per_minute,
                     limits,
                 },
-                approval: super::Approval { listen },
+                approval: super::Approval {
+                    listen,
+                    lock_after: lock_after(self.approval.lock_after_seconds, &invalid)?,
+                },
                 ledger: self.ledger.validate(&invalid)?,
             })
         }
@@ -906,6 +931,30 @@ mod tests {
         assert_eq!(config.privacy.model_view, ModelView::Full);
         assert!(!config.policy.blind_signing && !config.policy.unlimited_approvals);
         assert_eq!(config.approval.listen.to_string(), DEFAULT_APPROVAL_LISTEN);
+        assert_eq!(
+            config.approval.lock_after,
+            std::time::Duration::from_secs(15 * 60)
+        );
+    }
+
+    #[test]
+    fn the_idle_lock_is_configurable_within_bounds() {
+        let config = parse(&format!("{MINIMAL}\n[approval]\nlock_after_seconds = 60")).unwrap();
+        assert_eq!(
+            config.approval.lock_after,
+            std::time::Duration::from_secs(60)
+        );
+        for bad in ["0", "9", "86401"] {
+            let err = parse(&format!(
+                "{MINIMAL}\n[approval]\nlock_after_seconds = {bad}"
+            ))
+            .unwrap_err();
+            assert!(
+                err.contains("`approval.lock_after_seconds` must be from 10 seconds to 86400"),
+                "{bad}: {err}"
+            );
+        }
+        assert!(parse(&format!("{MINIMAL}\n[approval]\nlock_after_seconds = -5")).is_err());
     }
 
     #[test]

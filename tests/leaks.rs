@@ -82,7 +82,9 @@ fn canary_home(anvil: &Anvil, view: &str) -> (tempfile::TempDir, String) {
             Some(Label::new("imported").unwrap()),
         )
         .unwrap();
-    vault.set_totp(keyward::totp::from_bytes(&CANARY_TOTP).unwrap());
+    vault
+        .set_totp(keyward::totp::from_bytes(&CANARY_TOTP).unwrap())
+        .unwrap();
     let lock = FileLock::try_exclusive(&home.path().join("vault.lock")).unwrap();
     vault
         .save_new(&home.path().join("vault.json"), &lock)

@@ -442,7 +442,9 @@ fn regenerate_fixture_wallet_if_blessing() {
             .add_hd_account(Some(Label::new(&format!("account-{index}")).unwrap()))
             .unwrap();
     }
-    vault.set_totp(keyward::totp::from_bytes(FIXTURE_TOTP_SECRET).unwrap());
+    vault
+        .set_totp(keyward::totp::from_bytes(FIXTURE_TOTP_SECRET).unwrap())
+        .unwrap();
     std::fs::write(&path, vault.to_file_bytes().unwrap()).unwrap();
 }
 

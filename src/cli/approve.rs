@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
@@ -15,17 +16,13 @@ use crate::home::Home;
 
 pub(super) fn approve(home: &Home, id: Option<&str>, all: bool, reject: bool) -> Result<()> {
     let path = home.state_dir().join(SOCKET);
-    let stream = UnixStream::connect(&path).with_context(|| {
+    let mut connection = Connection::open(&path).with_context(|| {
         format!(
             "cannot reach a running keyward serve at {}: approvals happen while the MCP host \
              runs keyward",
             path.display()
         )
     })?;
-    let mut connection = Connection {
-        reader: BufReader::new(stream.try_clone()?),
-        writer: stream,
-    };
     let listed = connection.send(&json!({ "op": "list" }))?;
     let chosen: Vec<_> = listed
         .requests
@@ -95,13 +92,22 @@ pub(super) fn approve(home: &Home, id: Option<&str>, all: bool, reject: bool) ->
     Ok(())
 }
 
-struct Connection {
+/// A connection to the running server's approver socket.
+pub(super) struct Connection {
     reader: BufReader<UnixStream>,
     writer: UnixStream,
 }
 
 impl Connection {
-    fn send(&mut self, command: &serde_json::Value) -> Result<Reply> {
+    pub(super) fn open(path: &Path) -> std::io::Result<Self> {
+        let stream = UnixStream::connect(path)?;
+        Ok(Self {
+            reader: BufReader::new(stream.try_clone()?),
+            writer: stream,
+        })
+    }
+
+    pub(super) fn send(&mut self, command: &serde_json::Value) -> Result<Reply> {
         let mut line = serde_json::to_vec(command)?;
         line.push(b'\n');
         self.writer.write_all(&line)?;

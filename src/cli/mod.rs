@@ -10,6 +10,7 @@ mod approve;
 mod audit;
 mod keystore;
 mod ledger;
+mod lock;
 mod password;
 mod serve;
 mod terminal;
@@ -151,6 +152,17 @@ Examples:
         #[arg(long)]
         reject: bool,
     },
+
+    /// Lock the running server's wallet now, wiping its decrypted secrets from memory
+    #[command(after_help = "\
+Talks to the running `keyward serve` over its socket. The server also locks the wallet by itself \
+after `[approval] lock_after_seconds` without use (15 minutes by default), when the MCP host \
+closes stdin, and when it stops. The next approval asks for the password again.
+
+Examples:
+  keyward lock
+  keyward --home ./dev-wallet lock")]
+    Lock,
 
     /// Edit the address book (names for addresses; the only way to change it)
     #[command(subcommand)]
@@ -349,11 +361,40 @@ pub fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     init_logging();
+    if cli.command.touches_secrets()
+        && let Err(err) = crate::secret_env::check()
+    {
+        report(&err.into());
+        return ExitCode::FAILURE;
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             report(&err);
             ExitCode::FAILURE
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command may decrypt the vault or carry a password: those refuse to start with
+    /// a wallet secret in the environment (see [`crate::secret_env`]). Commands that only read
+    /// public data, and `keyward lock`, which only ever removes secrets from memory, run anyway.
+    fn touches_secrets(&self) -> bool {
+        match self {
+            Self::Init(_)
+            | Self::Account(_)
+            | Self::ImportKeystore(_)
+            | Self::ExportKeystore(_)
+            | Self::Totp(_)
+            | Self::Serve { .. }
+            | Self::Approve { .. }
+            | Self::Ledger(LedgerCommand::Add { .. }) => true,
+            Self::Accounts(_)
+            | Self::Lock
+            | Self::AddressBook(_)
+            | Self::Audit(_)
+            | Self::Ledger(LedgerCommand::List { .. }) => false,
         }
     }
 }
@@ -381,6 +422,7 @@ fn run(cli: Cli) -> Result<()> {
             all,
             reject,
         } => approve::approve(&home, request.as_deref(), all, reject),
+        Command::Lock => lock::lock(&home),
         Command::AddressBook(AddressBookCommand::Add { name, address }) => {
             address_book::add(&home, &name, &address)
         }

@@ -5,6 +5,10 @@
 //! tracing. The server runs on a single-threaded runtime (one stdio stream needs no more) and exits
 //! within a few milliseconds of stdin closing, abandoning any RPC request still in flight; requests
 //! in flight are persisted and picked up again by the next run.
+//!
+//! Before it exits, on stdin EOF, SIGTERM, SIGINT or SIGHUP, or after an error, it locks the wallet
+//! explicitly, so the decrypted secrets are zeroized by keyward rather than left for the kernel to
+//! reclaim.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,6 +17,7 @@ use anyhow::{Context, Result, bail};
 
 use super::password::read_password_file;
 use crate::config::Config;
+use crate::confirm::LockReason;
 use crate::home::Home;
 use crate::mcp::Server;
 
@@ -55,8 +60,11 @@ pub(super) fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let mut desk = None;
+    let mut stopped = LockReason::Shutdown;
     let served = runtime.block_on(async {
         let server = Server::new(config, home)?;
+        desk = Some(server.desk().clone());
         if let Some(password) = password {
             server
                 .desk()
@@ -69,8 +77,41 @@ pub(super) fn serve(
             .context("cannot start the approval page")?;
         let checker = server.clone();
         tokio::spawn(async move { checker.check_networks().await });
-        server.serve_stdio().await
+        tokio::select! {
+            served = server.serve_stdio() => {
+                // The stdio session is over, cleanly or not: stdin closed or broke.
+                stopped = LockReason::StdinClosed;
+                served
+            }
+            signal = stop_signal() => {
+                tracing::info!("stopping on {signal}");
+                Ok(())
+            }
+        }
     });
+    if let Some(desk) = desk {
+        desk.lock(stopped);
+    }
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     served
+}
+
+/// Resolves when the process is asked to stop: SIGTERM (service managers), SIGINT (Ctrl-C) or
+/// SIGHUP (the terminal went away). A signal that cannot be watched is simply not waited for.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let watch = |kind: SignalKind, name: &'static str| async move {
+        match signal(kind) {
+            Ok(mut stream) => {
+                stream.recv().await;
+                name
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        name = watch(SignalKind::terminate(), "SIGTERM") => name,
+        name = watch(SignalKind::interrupt(), "SIGINT") => name,
+        name = watch(SignalKind::hangup(), "SIGHUP") => name,
+    }
 }

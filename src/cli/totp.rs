@@ -40,7 +40,7 @@ pub(super) fn enroll(home: &Home, password_file: Option<PathBuf>) -> Result<()> 
     tty.clear_screen()?;
     confirmed?;
 
-    unlocked.set_totp(secret);
+    unlocked.set_totp(secret)?;
     unlocked.save(&vault_path, &lock)?;
     say(if replacing {
         "TOTP re-enrolled: approvals now take codes from the new entry; remove the old one from your app."

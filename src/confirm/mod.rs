@@ -79,6 +79,30 @@ mod approved {
 
 pub use approved::Approved;
 
+/// Why the wallet was locked, as the log and the audit log name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockReason {
+    /// `keyward lock`, over the approver socket.
+    Requested,
+    /// Unused for `[approval] lock_after_seconds`.
+    Idle,
+    /// The MCP host closed stdin: the session is over.
+    StdinClosed,
+    /// The server is stopping (a signal, or an error).
+    Shutdown,
+}
+
+impl LockReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Idle => "idle",
+            Self::StdinClosed => "stdin_closed",
+            Self::Shutdown => "shutdown",
+        }
+    }
+}
+
 /// The human's answer, as a trusted channel received it.
 #[derive(Debug)]
 pub struct Answer {
@@ -175,6 +199,7 @@ impl Desk {
     ) -> Result<Arc<Self>, DeskError> {
         crate::files::create_private_dir(&state_dir)?;
         let hardware = Arc::new(crate::signer::ledger::Ledger::new(&config.ledger)?);
+        let keyring = Keyring::new(config.approval.lock_after);
         let desk = Arc::new(Self {
             config,
             chains,
@@ -184,7 +209,7 @@ impl Desk {
             guard: TotpGuard::open(&state_dir)?,
             ledger: SpendLedger::open(&state_dir)?,
             audit: AuditLog::open(&state_dir)?,
-            keyring: Keyring::default(),
+            keyring,
             hardware,
             nonces: NonceBook::default(),
             approving: tokio::sync::Mutex::new(()),
@@ -247,8 +272,13 @@ impl Desk {
     ) -> Result<T, SignerError> {
         match self.ledger_path(request)? {
             None => {
-                let signer = self.keyring.signer(request.account, request.from)?;
-                job(&signer)
+                let signed = self
+                    .keyring
+                    .signer(request.account, request.from)
+                    .and_then(|signer| job(&signer));
+                // The key was dropped (zeroized); what signing copied onto the stack goes now.
+                crate::memory::scrub_stack();
+                signed
             }
             Some(path) => {
                 let signer = self.hardware.signer(&path, request.from)?;
@@ -275,6 +305,21 @@ impl Desk {
 
     pub fn is_unlocked(&self) -> bool {
         self.keyring.is_unlocked()
+    }
+
+    /// Locks the wallet now, dropping and zeroizing its decrypted secrets, and records why.
+    /// Returns whether it was unlocked; locking a locked wallet records nothing.
+    pub fn lock(&self, reason: LockReason) -> bool {
+        let was_unlocked = self.keyring.lock();
+        if was_unlocked {
+            self.locked(reason);
+        }
+        was_unlocked
+    }
+
+    fn locked(&self, reason: LockReason) {
+        tracing::info!("wallet locked ({})", reason.name());
+        self.log(Kind::Lock, None, json!({ "reason": reason.name() }));
     }
 
     /// Unlocks the wallet from a password given out of band (a 0600 password file).
@@ -338,7 +383,7 @@ impl Desk {
             Err(err) => tracing::error!("expiring requests failed: {err}"),
         }
         if self.keyring.lock_if_idle() {
-            self.log(Kind::Lock, None, json!({ "reason": "idle" }));
+            self.locked(LockReason::Idle);
         }
     }
 

@@ -29,7 +29,7 @@ pub const SCRYPT_LOG_N: u8 = 18;
 pub const SCRYPT_R: u32 = 8;
 pub const SCRYPT_P: u32 = 1;
 
-const DERIVED_KEY_LEN: usize = 32;
+pub(crate) const DERIVED_KEY_LEN: usize = 32;
 const SALT_LEN: usize = 32;
 const IV_LEN: usize = 16;
 
@@ -81,24 +81,35 @@ impl Kdf {
     }
 
     /// Derives the envelope key. This is the slow step (about half a second at standard cost).
-    #[tracing::instrument(level = "debug", skip_all, fields(kdf = ?self))]
     pub(crate) fn derive(&self, password: &Password) -> Result<Secret<[u8; 32]>, KeystoreError> {
         let mut key = Zeroizing::new([0u8; DERIVED_KEY_LEN]);
+        self.derive_into(password, &mut key)?;
+        Ok(Secret::from(key))
+    }
+
+    /// Derives the envelope key straight into `key`, so that no other copy of it is made (the
+    /// vault derives into its locked buffer).
+    #[tracing::instrument(level = "debug", skip_all, fields(kdf = ?self))]
+    pub(crate) fn derive_into(
+        &self,
+        password: &Password,
+        key: &mut [u8; DERIVED_KEY_LEN],
+    ) -> Result<(), KeystoreError> {
         let password = password.expose_secret().as_bytes();
         match self {
             Self::Scrypt { log_n, r, p, salt } => {
                 let params = scrypt::Params::new(*log_n, *r, *p).map_err(|_| {
                     malformed("crypto.kdfparams", "holds invalid scrypt parameters")
                 })?;
-                scrypt::scrypt(password, salt, &params, key.as_mut())
+                scrypt::scrypt(password, salt, &params, key)
                     .map_err(|_| malformed("crypto.kdfparams.dklen", "is not a valid length"))?;
             }
             Self::Pbkdf2 { rounds, salt } => {
-                pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, *rounds, key.as_mut());
+                pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, *rounds, key);
             }
         }
         tracing::trace!("envelope key derived");
-        Ok(Secret::from(key))
+        Ok(())
     }
 
     fn from_json(crypto: &Object<'_>) -> Result<Self, KeystoreError> {
@@ -216,30 +227,52 @@ impl SealingKey {
     }
 
     pub(crate) fn seal(&self, plaintext: &[u8]) -> Result<Envelope, KeystoreError> {
-        let mut iv = [0u8; IV_LEN];
-        fill_random(&mut iv)?;
-        let mut ciphertext = plaintext.to_vec();
-        apply_keystream(self.key.expose_secret(), &iv, &mut ciphertext);
-        let mac = mac(self.key.expose_secret(), &ciphertext);
-        Ok(Envelope {
-            kdf: self.kdf.clone(),
-            iv,
-            ciphertext,
-            mac,
-        })
+        seal_with(&self.kdf, self.key.expose_secret(), plaintext)
     }
 
     /// Checks the MAC in constant time, then decrypts.
     pub(crate) fn open(&self, envelope: &Envelope) -> Result<Secret<Vec<u8>>, MacMismatch> {
-        let expected = mac(self.key.expose_secret(), &envelope.ciphertext);
-        if !bool::from(expected.ct_eq(&envelope.mac)) {
-            tracing::debug!("envelope MAC mismatch");
-            return Err(MacMismatch);
-        }
-        let mut plaintext = Zeroizing::new(envelope.ciphertext.clone());
-        apply_keystream(self.key.expose_secret(), &envelope.iv, &mut plaintext);
+        let mut plaintext = Zeroizing::new(vec![0u8; envelope.ciphertext.len()]);
+        open_into(self.key.expose_secret(), envelope, &mut plaintext)?;
         Ok(Secret::from(plaintext))
     }
+}
+
+/// Seals `plaintext` under `key`, which `kdf` derived, with a fresh IV.
+pub(crate) fn seal_with(
+    kdf: &Kdf,
+    key: &[u8; DERIVED_KEY_LEN],
+    plaintext: &[u8],
+) -> Result<Envelope, KeystoreError> {
+    let mut iv = [0u8; IV_LEN];
+    fill_random(&mut iv)?;
+    let mut ciphertext = plaintext.to_vec();
+    apply_keystream(key, &iv, &mut ciphertext);
+    let mac = mac(key, &ciphertext);
+    Ok(Envelope {
+        kdf: kdf.clone(),
+        iv,
+        ciphertext,
+        mac,
+    })
+}
+
+/// Checks the MAC in constant time, then decrypts into `plaintext` (exactly
+/// [`Envelope::ciphertext_len`] bytes), so that the plaintext exists only where the caller wants
+/// it.
+pub(crate) fn open_into(
+    key: &[u8; DERIVED_KEY_LEN],
+    envelope: &Envelope,
+    plaintext: &mut [u8],
+) -> Result<(), MacMismatch> {
+    let expected = mac(key, &envelope.ciphertext);
+    if !bool::from(expected.ct_eq(&envelope.mac)) || plaintext.len() != envelope.ciphertext.len() {
+        tracing::debug!("envelope MAC mismatch");
+        return Err(MacMismatch);
+    }
+    plaintext.copy_from_slice(&envelope.ciphertext);
+    apply_keystream(key, &envelope.iv, plaintext);
+    Ok(())
 }
 
 /// The sealed form of a secret: what the `crypto` object of a keystore holds.
@@ -254,6 +287,11 @@ pub(crate) struct Envelope {
 impl Envelope {
     pub(crate) fn kdf(&self) -> &Kdf {
         &self.kdf
+    }
+
+    /// The length of the sealed secret, which is the plaintext's.
+    pub(crate) fn ciphertext_len(&self) -> usize {
+        self.ciphertext.len()
     }
 
     /// Reads the `crypto` object. `ciphertext_len` bounds the sealed secret's size.

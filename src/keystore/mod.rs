@@ -20,6 +20,8 @@ use alloy::primitives::Address;
 use crate::files::FileError;
 use crate::hd::HdError;
 
+#[cfg(test)]
+pub(crate) use envelope::Kdf;
 pub use envelope::{SCRYPT_LOG_N, SCRYPT_P, SCRYPT_R};
 pub use v3::Keystore;
 pub use vault::{Account, AccountKind, Label, UnlockedVault, Vault, find_account};

@@ -9,6 +9,11 @@
 //!
 //! The public part is not authenticated while the vault is locked: whoever can write vault.json can
 //! show a locked keyward a different address. Everything that signs unlocks first.
+//!
+//! Unlocked, the envelope key and the payload are derived and decrypted in place into one
+//! [`LockedBuffer`] (mlocked, zeroized on drop; see [`crate::memory`]), and the secrets are read
+//! where they lie. Nothing else holds them between operations: a phrase, a seed, a key or a TOTP
+//! object is built from the buffer for one operation and dropped (zeroized) at its end.
 
 use std::fmt;
 use std::path::Path;
@@ -17,12 +22,13 @@ use alloy::primitives::{Address, keccak256};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::envelope::{Envelope, Kdf, SealingKey};
+use super::envelope::{self, DERIVED_KEY_LEN, Envelope, Kdf};
 use super::json::{self, Object, malformed};
 use super::{FileKind, KeystoreError};
 use crate::files::{self, FileLock};
 use crate::hd::{self, Mnemonic};
-use crate::secret::{Password, PrivateKey, Secret};
+use crate::memory::LockedBuffer;
+use crate::secret::{Password, PrivateKey};
 use crate::totp::{self, TotpSecret};
 
 /// The vault file format this keyward reads and writes.
@@ -251,34 +257,32 @@ impl Vault {
     }
 
     /// Derives the key from `password` (the slow step), checks the MAC, and checks the account
-    /// list against the digest sealed inside.
+    /// list against the digest sealed inside. The key is derived, and the payload decrypted,
+    /// straight into the unlocked vault's locked buffer.
     #[tracing::instrument(level = "debug", skip_all, fields(accounts = self.accounts.len()))]
     pub fn unlock(&self, password: &Password) -> Result<UnlockedVault, KeystoreError> {
-        let sealing_key = SealingKey::derive(self.envelope.kdf().clone(), password)?;
-        let plaintext = sealing_key
-            .open(&self.envelope)
+        let mut buffer = LockedBuffer::new(DERIVED_KEY_LEN + self.envelope.ciphertext_len());
+        let (key, payload) = split_key(buffer.expose_secret_mut());
+        self.envelope.kdf().derive_into(password, key)?;
+        envelope::open_into(key, &self.envelope, payload)
             .map_err(|_| KeystoreError::WrongPassword(FileKind::Vault))?;
-        let payload = Payload::decode(plaintext.expose_secret())?;
+        let secrets = VaultSecrets::from_buffer(buffer)?;
         let imported_accounts = self
             .accounts
             .iter()
             .filter(|a| a.kind == AccountKind::Imported)
             .count();
-        if payload.public_digest != public_digest(&self.accounts, self.totp_enrolled)
-            || payload.imported.len() != imported_accounts
-            || payload.totp.is_some() != self.totp_enrolled
+        if secrets.public_digest() != public_digest(&self.accounts, self.totp_enrolled)
+            || secrets.imported_count() != imported_accounts
+            || secrets.totp().is_some() != self.totp_enrolled
         {
             return Err(KeystoreError::VaultTampered);
         }
-        let mnemonic = hd::from_entropy(payload.entropy.expose_secret())
-            .map_err(|_| KeystoreError::CorruptVault("the recovery phrase entropy is invalid"))?;
         tracing::debug!("vault unlocked");
         Ok(UnlockedVault {
             accounts: self.accounts.clone(),
-            sealing_key,
-            mnemonic,
-            imported: payload.imported,
-            totp: payload.totp,
+            kdf: self.envelope.kdf().clone(),
+            secrets,
         })
     }
 }
@@ -324,11 +328,9 @@ fn public_digest(accounts: &[Account], totp_enrolled: bool) -> [u8; 32] {
 #[derive(Debug)]
 pub struct UnlockedVault {
     accounts: Vec<Account>,
-    sealing_key: SealingKey,
-    mnemonic: Mnemonic,
-    /// Keys of the imported accounts, in the order those accounts appear in `accounts`.
-    imported: Vec<PrivateKey>,
-    totp: Option<TotpSecret>,
+    /// How the envelope key was derived (public: the salt and cost), to seal again under it.
+    kdf: Kdf,
+    secrets: VaultSecrets,
 }
 
 impl UnlockedVault {
@@ -349,26 +351,53 @@ impl UnlockedVault {
         kdf: Kdf,
     ) -> Result<Self, KeystoreError> {
         let first = mnemonic.account_key(0)?;
+        let accounts = vec![Account {
+            label,
+            address: first.address(),
+            kind: AccountKind::Hd { index: 0 },
+        }];
+        let entropy = mnemonic.entropy();
+        drop(mnemonic);
+        let secrets = VaultSecrets::build(
+            |key| kdf.derive_into(password, key),
+            &public_digest(&accounts, false),
+            entropy.expose_secret(),
+            &[],
+            None,
+        )?;
         Ok(Self {
-            accounts: vec![Account {
-                label,
-                address: first.address(),
-                kind: AccountKind::Hd { index: 0 },
-            }],
-            sealing_key: SealingKey::derive(kdf, password)?,
-            mnemonic,
-            imported: Vec::new(),
-            totp: None,
+            accounts,
+            kdf,
+            secrets,
         })
+    }
+
+    /// The recovery phrase, rebuilt from the entropy for one use.
+    pub(crate) fn mnemonic(&self) -> Result<Mnemonic, KeystoreError> {
+        hd::from_entropy(self.secrets.entropy())
+            .map_err(|_| KeystoreError::CorruptVault("the recovery phrase entropy is invalid"))
+    }
+
+    /// New secrets with these imported keys and TOTP secret, under the same envelope key.
+    fn rebuilt(
+        &self,
+        imported: &[&[u8; 32]],
+        totp: Option<&[u8]>,
+    ) -> Result<VaultSecrets, KeystoreError> {
+        VaultSecrets::build(
+            |key| {
+                key.copy_from_slice(self.secrets.key());
+                Ok(())
+            },
+            &public_digest(&self.accounts, totp.is_some()),
+            self.secrets.entropy(),
+            imported,
+            totp,
+        )
     }
 
     pub fn accounts(&self) -> &[Account] {
         &self.accounts
-    }
-
-    /// The recovery phrase.
-    pub(crate) fn mnemonic(&self) -> &Mnemonic {
-        &self.mnemonic
     }
 
     /// The private key of the account at `position` in [`UnlockedVault::accounts`].
@@ -378,7 +407,7 @@ impl UnlockedVault {
             .get(position)
             .ok_or(KeystoreError::UnknownAccount)?;
         match &account.kind {
-            AccountKind::Hd { index } => Ok(self.mnemonic.account_key(*index)?),
+            AccountKind::Hd { index } => Ok(self.mnemonic()?.account_key(*index)?),
             AccountKind::Ledger { .. } => Err(KeystoreError::OnLedger(account.label.clone())),
             AccountKind::Imported => {
                 let slot = self.accounts[..position]
@@ -386,10 +415,10 @@ impl UnlockedVault {
                     .filter(|a| a.kind == AccountKind::Imported)
                     .count();
                 let key = self
-                    .imported
-                    .get(slot)
+                    .secrets
+                    .imported(slot)
                     .ok_or(KeystoreError::CorruptVault("an imported key is missing"))?;
-                PrivateKey::from_bytes(key.expose_secret()).map_err(|_| KeystoreError::InvalidKey)
+                PrivateKey::from_bytes(key).map_err(|_| KeystoreError::InvalidKey)
             }
         }
     }
@@ -409,7 +438,7 @@ impl UnlockedVault {
             Some(label) => label,
             None => Label::new(&format!("account-{index}"))?,
         };
-        let key = self.mnemonic.account_key(index)?;
+        let key = self.mnemonic()?.account_key(index)?;
         let account = Account {
             label,
             address: key.address(),
@@ -427,7 +456,7 @@ impl UnlockedVault {
     ) -> Result<&Account, KeystoreError> {
         let label = match label {
             Some(label) => label,
-            None => Label::new(&format!("imported-{}", self.imported.len() + 1))?,
+            None => Label::new(&format!("imported-{}", self.secrets.imported_count() + 1))?,
         };
         let account = Account {
             label,
@@ -435,7 +464,12 @@ impl UnlockedVault {
             kind: AccountKind::Imported,
         };
         self.check_new(&account)?;
-        self.imported.push(key);
+        let mut imported = self.secrets.imported_keys();
+        imported.push(key.expose_secret());
+        let secrets = self.rebuilt(&imported, self.secrets.totp())?;
+        drop(imported);
+        // The old buffer is zeroized as it is dropped here.
+        self.secrets = secrets;
         Ok(self.push(account))
     }
 
@@ -483,25 +517,44 @@ impl UnlockedVault {
         &self.accounts[self.accounts.len() - 1]
     }
 
-    pub fn totp(&self) -> Option<&TotpSecret> {
-        self.totp.as_ref()
+    /// The TOTP secret, if one is enrolled, built from the vault's buffer for one use: dropping it
+    /// zeroizes that copy.
+    pub fn totp(&self) -> Option<TotpSecret> {
+        self.secrets
+            .totp()
+            .and_then(|bytes| totp::from_bytes(bytes).ok())
     }
 
     /// Replaces the TOTP secret. Callers verify a code for the new secret first.
-    pub fn set_totp(&mut self, secret: TotpSecret) {
-        self.totp = Some(secret);
+    pub fn set_totp(&mut self, secret: TotpSecret) -> Result<(), KeystoreError> {
+        let imported = self.secrets.imported_keys();
+        let secrets = self.rebuilt(&imported, Some(secret.secret_bytes()))?;
+        drop(imported);
+        self.secrets = secrets;
+        Ok(())
     }
 
     /// The vault file's bytes, sealed again with a fresh IV under the same password-derived key.
     pub fn to_file_bytes(&self) -> Result<Vec<u8>, KeystoreError> {
-        let totp_enrolled = self.totp.is_some();
-        let payload = Payload::encode(
+        let totp = self.secrets.totp();
+        let totp_enrolled = totp.is_some();
+        let imported = self.secrets.imported_keys();
+        let mut payload = Zeroizing::new(vec![
+            0u8;
+            Payload::encoded_len(
+                self.secrets.entropy().len(),
+                imported.len(),
+                totp.map_or(0, <[u8]>::len)
+            )
+        ]);
+        Payload::encode_into(
+            &mut payload,
             &public_digest(&self.accounts, totp_enrolled),
-            &self.mnemonic,
-            &self.imported,
-            self.totp.as_ref(),
+            self.secrets.entropy(),
+            &imported,
+            totp,
         );
-        let envelope = self.sealing_key.seal(&payload)?;
+        let envelope = envelope::seal_with(&self.kdf, self.secrets.key(), &payload)?;
         let document = json!({
             "keyward_vault": VAULT_FORMAT,
             "accounts": self.accounts.iter().map(Account::to_json).collect::<Vec<_>>(),
@@ -530,78 +583,188 @@ impl UnlockedVault {
     }
 }
 
+/// The envelope key and the payload side by side in `buffer`.
+fn split_key(buffer: &mut [u8]) -> (&mut [u8; DERIVED_KEY_LEN], &mut [u8]) {
+    let (key, payload) = buffer.split_at_mut(DERIVED_KEY_LEN);
+    let Ok(key) = <&mut [u8; DERIVED_KEY_LEN]>::try_from(key) else {
+        unreachable!("split at the key's length")
+    };
+    (key, payload)
+}
+
+/// The secrets of an unlocked vault, in one locked buffer: the envelope key (32 bytes), then the
+/// payload exactly as it is sealed (see [`Payload`]), read in place.
+#[derive(Debug)]
+struct VaultSecrets {
+    buffer: LockedBuffer,
+    layout: Layout,
+}
+
+/// Where each secret lies in a [`VaultSecrets`] buffer.
+#[derive(Debug)]
+struct Layout {
+    public_digest: [u8; 32],
+    entropy: std::ops::Range<usize>,
+    /// The imported keys, 32 bytes each, in the order of the imported accounts.
+    imported: std::ops::Range<usize>,
+    totp: Option<std::ops::Range<usize>>,
+}
+
+impl VaultSecrets {
+    /// Takes a buffer holding the key and a decrypted payload, and finds the secrets in it.
+    fn from_buffer(buffer: LockedBuffer) -> Result<Self, KeystoreError> {
+        let layout = Payload::layout(&buffer.expose_secret()[DERIVED_KEY_LEN..], DERIVED_KEY_LEN)?;
+        Ok(Self { buffer, layout })
+    }
+
+    /// A new buffer: the key written by `write_key`, then the payload for these secrets.
+    fn build(
+        write_key: impl FnOnce(&mut [u8; DERIVED_KEY_LEN]) -> Result<(), KeystoreError>,
+        public_digest: &[u8; 32],
+        entropy: &[u8],
+        imported: &[&[u8; 32]],
+        totp: Option<&[u8]>,
+    ) -> Result<Self, KeystoreError> {
+        let payload_len =
+            Payload::encoded_len(entropy.len(), imported.len(), totp.map_or(0, <[u8]>::len));
+        let mut buffer = LockedBuffer::new(DERIVED_KEY_LEN + payload_len);
+        let (key, payload) = split_key(buffer.expose_secret_mut());
+        write_key(key)?;
+        Payload::encode_into(payload, public_digest, entropy, imported, totp);
+        Self::from_buffer(buffer)
+    }
+
+    /// The envelope key.
+    fn key(&self) -> &[u8; DERIVED_KEY_LEN] {
+        let Some(key) = self.buffer.expose_secret().first_chunk::<DERIVED_KEY_LEN>() else {
+            unreachable!("the buffer starts with the key")
+        };
+        key
+    }
+
+    /// The digest of the public part, as sealed (meaningful right after unlock only).
+    fn public_digest(&self) -> [u8; 32] {
+        self.layout.public_digest
+    }
+
+    fn entropy(&self) -> &[u8] {
+        &self.buffer.expose_secret()[self.layout.entropy.clone()]
+    }
+
+    fn imported_count(&self) -> usize {
+        self.layout.imported.len() / 32
+    }
+
+    fn imported(&self, slot: usize) -> Option<&[u8; 32]> {
+        self.buffer.expose_secret()[self.layout.imported.clone()]
+            .as_chunks::<32>()
+            .0
+            .get(slot)
+    }
+
+    /// References to every imported key, in order (no copies).
+    fn imported_keys(&self) -> Vec<&[u8; 32]> {
+        self.buffer.expose_secret()[self.layout.imported.clone()]
+            .as_chunks::<32>()
+            .0
+            .iter()
+            .collect()
+    }
+
+    fn totp(&self) -> Option<&[u8]> {
+        self.layout
+            .totp
+            .clone()
+            .map(|range| &self.buffer.expose_secret()[range])
+    }
+}
+
 /// The sealed part of the vault, in a small binary layout so that no serializer ever holds a secret:
 ///
 /// ```text
 /// "KWV1" | public digest (32) | entropy length (1) | entropy | imported count (2, BE)
 ///        | 32 bytes per imported key | TOTP secret length (1, 0 = none) | TOTP secret
 /// ```
-struct Payload {
-    public_digest: [u8; 32],
-    entropy: Secret<Vec<u8>>,
-    imported: Vec<PrivateKey>,
-    totp: Option<TotpSecret>,
-}
+struct Payload;
 
 impl Payload {
-    fn encode(
-        public_digest: &[u8; 32],
-        mnemonic: &Mnemonic,
-        imported: &[PrivateKey],
-        totp: Option<&TotpSecret>,
-    ) -> Zeroizing<Vec<u8>> {
-        let entropy = mnemonic.entropy();
-        let entropy = entropy.expose_secret();
-        let totp = totp.map(|t| t.secret_bytes()).unwrap_or_default();
-        let mut out = Zeroizing::new(Vec::with_capacity(
-            4 + 32 + 1 + entropy.len() + 2 + 32 * imported.len() + 1 + totp.len(),
-        ));
-        out.extend_from_slice(PAYLOAD_MAGIC);
-        out.extend_from_slice(public_digest);
-        // Entropy is 16 to 32 bytes, at most 1000 keys, and a TOTP secret 20 bytes: all fit.
-        out.push(entropy.len() as u8);
-        out.extend_from_slice(entropy);
-        out.extend_from_slice(&(imported.len() as u16).to_be_bytes());
-        for key in imported {
-            out.extend_from_slice(key.expose_secret());
-        }
-        out.push(totp.len() as u8);
-        out.extend_from_slice(totp);
-        out
+    fn encoded_len(entropy: usize, imported: usize, totp: usize) -> usize {
+        4 + 32 + 1 + entropy + 2 + 32 * imported + 1 + totp
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, KeystoreError> {
+    /// Writes the payload into `out`, which is exactly [`Payload::encoded_len`] bytes.
+    fn encode_into(
+        out: &mut [u8],
+        public_digest: &[u8; 32],
+        entropy: &[u8],
+        imported: &[&[u8; 32]],
+        totp: Option<&[u8]>,
+    ) {
+        let totp = totp.unwrap_or_default();
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(PAYLOAD_MAGIC);
+        put(public_digest);
+        // Entropy is 16 to 32 bytes, at most 1000 keys, and a TOTP secret 20 bytes: all fit.
+        put(&[entropy.len() as u8]);
+        put(entropy);
+        put(&(imported.len() as u16).to_be_bytes());
+        for key in imported {
+            put(*key);
+        }
+        put(&[totp.len() as u8]);
+        put(totp);
+    }
+
+    /// Checks a decrypted payload and says where each secret lies in it, as offsets from `base`.
+    /// Nothing is copied.
+    fn layout(bytes: &[u8], base: usize) -> Result<Layout, KeystoreError> {
         let mut reader = Reader { bytes };
+        let offset = |reader: &Reader<'_>| base + bytes.len() - reader.bytes.len();
         if reader.take(4)? != PAYLOAD_MAGIC {
             return Err(KeystoreError::CorruptVault("unknown payload layout"));
         }
         let public_digest: [u8; 32] = reader.array()?;
         let entropy_len = usize::from(reader.take(1)?[0]);
-        let entropy = Secret::new(reader.take(entropy_len)?.to_vec());
-        let count = u16::from_be_bytes(reader.array()?);
-        let mut imported = Vec::with_capacity(usize::from(count));
-        for _ in 0..count {
-            let key = Zeroizing::new(reader.array::<32>()?);
-            imported.push(
-                PrivateKey::from_bytes(&key)
-                    .map_err(|_| KeystoreError::CorruptVault("an imported key is invalid"))?,
-            );
+        if !matches!(entropy_len, 16 | 20 | 24 | 28 | 32) {
+            return Err(KeystoreError::CorruptVault(
+                "the recovery phrase entropy is invalid",
+            ));
         }
+        let entropy_start = offset(&reader);
+        reader.take(entropy_len)?;
+        let count = usize::from(u16::from_be_bytes(reader.array()?));
+        let imported_start = offset(&reader);
+        for _ in 0..count {
+            let key = reader.take(32)?;
+            // Validated without a copy that outlives the check: k256 zeroizes its scalar on drop.
+            if k256::SecretKey::from_slice(key).is_err() {
+                return Err(KeystoreError::CorruptVault("an imported key is invalid"));
+            }
+        }
+        let imported_end = offset(&reader);
         let totp_len = usize::from(reader.take(1)?[0]);
+        let totp_start = offset(&reader);
         let totp = match totp_len {
             0 => None,
-            len => Some(
-                totp::from_bytes(reader.take(len)?)
-                    .map_err(|_| KeystoreError::CorruptVault("the TOTP secret is invalid"))?,
-            ),
+            len if len < totp::SECRET_LEN => {
+                return Err(KeystoreError::CorruptVault("the TOTP secret is invalid"));
+            }
+            len => {
+                reader.take(len)?;
+                Some(totp_start..totp_start + len)
+            }
         };
         if !reader.bytes.is_empty() {
             return Err(KeystoreError::CorruptVault("unexpected trailing bytes"));
         }
-        Ok(Self {
+        Ok(Layout {
             public_digest,
-            entropy,
-            imported,
+            entropy: entropy_start..entropy_start + entropy_len,
+            imported: imported_start..imported_end,
             totp,
         })
     }
@@ -631,6 +794,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
 
     fn password(text: &str) -> Password {
         Secret::new(text.to_owned())
@@ -659,7 +823,7 @@ mod tests {
         vault
             .add_imported(imported, Some(Label::new("cold").unwrap()))
             .unwrap();
-        vault.set_totp(totp::from_bytes(&[5; 20]).unwrap());
+        vault.set_totp(totp::from_bytes(&[5; 20]).unwrap()).unwrap();
 
         let locked = Vault::parse(&vault.to_file_bytes().unwrap()).unwrap();
         let labels: Vec<_> = locked.accounts().iter().map(|a| a.label.as_str()).collect();
@@ -750,17 +914,48 @@ mod tests {
     #[test]
     fn payload_decoding_never_panics_on_truncation() {
         let vault = new_vault();
-        let encoded = Payload::encode(&[1; 32], &vault.mnemonic, &[], None);
+        let key = [0x22; 32];
+        let totp = [5; 20];
+        let mut encoded = vec![0; Payload::encoded_len(vault.secrets.entropy().len(), 1, 20)];
+        Payload::encode_into(
+            &mut encoded,
+            &[1; 32],
+            vault.secrets.entropy(),
+            &[&key],
+            Some(&totp),
+        );
         for end in 0..encoded.len() {
-            assert!(Payload::decode(&encoded[..end]).is_err());
+            assert!(Payload::layout(&encoded[..end], 0).is_err());
         }
-        assert!(Payload::decode(&encoded).is_ok());
+        let layout = Payload::layout(&encoded, 0).unwrap();
+        assert_eq!(&encoded[layout.entropy], vault.secrets.entropy());
+        assert_eq!(&encoded[layout.imported], &key);
+        assert_eq!(&encoded[layout.totp.unwrap()], &totp);
+    }
+
+    #[test]
+    fn the_unlocked_vaults_secrets_sit_in_one_locked_buffer() {
+        let mut vault = new_vault();
+        vault
+            .add_imported(
+                PrivateKey::from_bytes(&[0x22; 32]).unwrap(),
+                Some(Label::new("cold").unwrap()),
+            )
+            .unwrap();
+        vault.set_totp(totp::from_bytes(&[5; 20]).unwrap()).unwrap();
+        let buffer = vault.secrets.buffer.expose_secret();
+        let page = region::page::size();
+        assert_eq!(buffer.as_ptr() as usize % page, 0);
+        assert_eq!(vault.secrets.imported(0), Some(&[0x22; 32]));
+        assert_eq!(vault.secrets.totp(), Some(&[5u8; 20][..]));
+        assert!(format!("{vault:?}").contains("[REDACTED]"));
+        assert!(!format!("{vault:?}").contains("34, 34"));
     }
 
     proptest::proptest! {
         #[test]
         fn decoders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
-            let _ = Payload::decode(&bytes);
+            let _ = Payload::layout(&bytes, 0);
             let _ = Vault::parse(&bytes);
         }
 
