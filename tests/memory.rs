@@ -576,6 +576,7 @@ fn request(
         arguments_sha256: hex::encode(random::<32>()),
         state: State::Pending,
         reason: None,
+        node_message: None,
         raw: None,
         hash: None,
         receipt: None,

@@ -663,18 +663,22 @@ impl Desk {
         let sent = chain.send_raw(&raw).await;
         let outcome = match sent {
             Ok(Sent::Accepted) => Ok(()),
-            Ok(Sent::Refused(error)) => Err(format!(
-                "the node refused the transaction: \"{}\" (text from the node)",
-                error.message.value
+            // The node's words stay out of keyward's: they travel as their own untrusted field.
+            Ok(Sent::Refused(error)) => Err((
+                format!(
+                    "the node refused the transaction (error {}); what it said is in node_message",
+                    error.code
+                ),
+                Some(error.message),
             )),
-            Err(err) => Err(err.to_string()),
+            Err(err) => Err((err.to_string(), None)),
         };
-        if let Err(problem) = outcome {
+        if let Err((problem, node_message)) = outcome {
             // The node may have taken it anyway (a lost answer, or a duplicate): ask by hash.
             match chain.transaction_status(hash).await {
                 Ok(TxStatus::Pending | TxStatus::Mined { .. }) => {}
                 _ => {
-                    self.fail(&request, &problem);
+                    self.fail_with(&request, &problem, node_message);
                     self.nonces.resync(chain_id, request.from);
                     return;
                 }
@@ -739,10 +743,21 @@ impl Desk {
     }
 
     fn fail(&self, request: &Request, reason: &str) {
+        self.fail_with(request, reason, None);
+    }
+
+    /// Fails a request with a reason in keyward's words and, apart, what the node said.
+    fn fail_with(
+        &self,
+        request: &Request,
+        reason: &str,
+        node_message: Option<crate::untrusted::UntrustedText>,
+    ) {
         match self
             .store
             .transition(&request.id, State::Failed, now(), |r| {
                 r.reason = Some(reason.to_owned());
+                r.node_message = node_message;
             }) {
             Ok(failed) => {
                 if failed.raw.is_none() {

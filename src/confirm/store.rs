@@ -203,9 +203,12 @@ pub struct Request {
     /// SHA-256 of the tool call's arguments, which a sealed 2026-07-28 retry must repeat.
     pub arguments_sha256: String,
     pub state: State,
-    /// Why the request was refused or failed, in words.
+    /// Why the request was refused or failed, in keyward's words.
     #[serde(default)]
     pub reason: Option<String>,
+    /// What the node said when it refused the broadcast: third-party text, kept out of `reason`.
+    #[serde(default)]
+    pub node_message: Option<crate::untrusted::UntrustedText>,
     /// The signed transaction, hex, once signed.
     #[serde(default)]
     pub raw: Option<String>,
@@ -476,6 +479,7 @@ mod tests {
             arguments_sha256: String::new(),
             state: State::Pending,
             reason: None,
+            node_message: None,
             raw: None,
             hash: None,
             receipt: None,

@@ -436,6 +436,7 @@ impl Server {
             arguments_sha256: arguments_sha256(args.raw()),
             state: State::Pending,
             reason: None,
+            node_message: None,
             raw: None,
             hash: None,
             receipt: None,
@@ -501,6 +502,7 @@ impl Server {
             contract_text: request.review.contract_text.clone(),
             digest: request.digest.to_string(),
             reason: request.reason.clone(),
+            node_message: request.node_message.clone(),
             hash: request.hash.map(|hash| hash.to_string()),
             receipt: request.receipt.as_ref().map(|r| ReceiptEntry {
                 block: r.block,

@@ -150,8 +150,10 @@ pub(crate) struct RequestOutput {
     pub contract_text: crate::review::ContractText,
     /// keccak256 of the unsigned transaction: what the approval is bound to.
     pub digest: String,
-    /// Why the request was refused or failed.
+    /// Why the request was refused or failed, in keyward's words.
     pub reason: Option<String>,
+    /// What the node said when it refused the broadcast: untrusted text, never part of `reason`.
+    pub node_message: Option<UntrustedText>,
     /// The transaction hash, once signed.
     pub hash: Option<String>,
     pub receipt: Option<ReceiptEntry>,
