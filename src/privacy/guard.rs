@@ -3,8 +3,9 @@
 //! While the vault is unlocked, the keyring registers fingerprints of what it holds: each private
 //! key as hex, the recovery phrase as a word sequence, the password, and the TOTP secret in base32
 //! and hex. The guard never keeps the secrets themselves, only a keyed rolling hash of each
-//! (mod 2^61−1 with a random base chosen per process), so it adds no copy of a secret to memory.
-//! Locking the vault drops the registration, and with it the fingerprints.
+//! (mod 2^61−1 with a random base chosen per process) and the set of byte values each group of
+//! same-length secrets uses, so it adds no copy of a secret to memory. Locking the vault drops the
+//! registration, and with it the fingerprints.
 //!
 //! A check rolls the hash over the text once per distinct needle length, after folding ASCII to
 //! lower case, so `0xABCD…` and `abcd…` both match; the recovery phrase is matched on its letters
