@@ -20,6 +20,7 @@ use crate::canary::{CANARY_ENTROPY, IMPORTED_KEY, VAULT_PASSWORD};
 use crate::funds::human;
 use crate::support::anvil::{Anvil, TEST_DOLLAR};
 use crate::support::canary::Canaries;
+use crate::support::files_under;
 use crate::support::human::{Human, http};
 use crate::support::mcp::{call, config_text};
 
@@ -100,20 +101,6 @@ fn canary_home(anvil: &Anvil, view: &str) -> (tempfile::TempDir, String) {
     );
     std::fs::write(home.path().join("keyward.toml"), config).unwrap();
     (home, main)
-}
-
-/// Every file under `dir`, with its bytes.
-fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(files_under(&path));
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            found.push((path, bytes));
-        }
-    }
-    found
 }
 
 /// Each tool with valid arguments and with invalid ones.

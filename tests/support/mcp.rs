@@ -57,6 +57,21 @@ impl ServerHome {
         self.dir.path()
     }
 
+    /// The wallet's addresses, lower case without 0x. A test may have removed or replaced the
+    /// wallet; then no address of it is known.
+    pub(crate) fn own_addresses(&self) -> Vec<String> {
+        let vault: Value = std::fs::read(self.path().join("vault.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        vault["accounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| Some(a["address"].as_str()?.get(2..)?.to_ascii_lowercase()))
+            .collect()
+    }
+
     /// What the recording proxy saw that breaks a privacy rule for this home (see
     /// [`super::proxy::violations`]).
     pub(crate) fn privacy_violations(&self) -> Vec<String> {
@@ -68,20 +83,9 @@ impl ServerHome {
             .iter()
             .map(|n| n.rpc_url.host().to_owned())
             .collect();
-        // A test may have removed or replaced the wallet; then no address of it is known.
-        let vault: Value = std::fs::read(self.path().join("vault.json"))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
-        let own: Vec<String> = vault["accounts"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|a| Some(a["address"].as_str()?.get(2..)?.to_ascii_lowercase()))
-            .collect();
         super::proxy::violations(
             &hosts,
-            &own,
+            &self.own_addresses(),
             &fixture_secrets(),
             config.privacy.batch_own_addresses,
         )

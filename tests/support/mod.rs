@@ -69,10 +69,15 @@ impl Scratch {
 
     /// Every file under the home directory, with its bytes.
     pub(crate) fn home_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
-        let mut found = Vec::new();
-        collect_files(&self.home, &mut found);
-        found
+        files_under(&self.home)
     }
+}
+
+/// Every regular file under `dir`, with its bytes.
+pub(crate) fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    collect_files(dir, &mut found);
+    found
 }
 
 fn collect_files(dir: &Path, found: &mut Vec<(PathBuf, Vec<u8>)>) {
@@ -83,7 +88,8 @@ fn collect_files(dir: &Path, found: &mut Vec<(PathBuf, Vec<u8>)>) {
         let path = entry.unwrap().path();
         if path.is_dir() {
             collect_files(&path, found);
-        } else {
+        } else if path.is_file() {
+            // Not a socket such as a running server's approve.sock, which cannot be read.
             found.push((path.clone(), fs::read(&path).unwrap()));
         }
     }
