@@ -222,3 +222,45 @@ fn is_short_address(text: &str) -> bool {
             .iter()
             .all(|p| p.len() == 4 && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
+
+#[tokio::test]
+async fn a_node_refusing_the_broadcast_is_reported_in_keywards_words_with_its_own_apart() {
+    let Some(rig) = Rig::start("").await else {
+        return;
+    };
+    let prepared = ok(&call(
+        &rig.client,
+        "wallet_transfer",
+        json!({ "to": STRANGER, "amount": "0.01" }),
+    )
+    .await)
+    .clone();
+    // Someone else spends the nonce keyward reserved: the node will refuse keyward's transaction.
+    let main = crate::support::anvil::DEPLOYER;
+    let hash = rig.anvil.rpc(
+        "eth_sendTransaction",
+        json!([{ "from": main, "to": STRANGER, "value": "0x1" }]),
+    );
+    rig.anvil.receipt(&hash);
+    let url = prepared["approval_url"].as_str().unwrap().to_owned();
+    human(move || Human::default().answer(&url, "approve")).await;
+    let settled = rig.settle(prepared["request_id"].as_str().unwrap()).await;
+    assert_eq!(settled["state"], "failed", "{settled}");
+    let reason = settled["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the node refused the transaction (error ")
+            && reason.ends_with("what it said is in node_message"),
+        "{reason}"
+    );
+    let said = &settled["node_message"];
+    assert_eq!(said["untrusted"], true, "{settled}");
+    assert!(
+        said["value"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("nonce"),
+        "{said}"
+    );
+    assert!(!reason.to_lowercase().contains("nonce"), "{reason}");
+}
