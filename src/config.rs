@@ -22,6 +22,10 @@ const MAX_CONFIG_SIZE: u64 = 1 << 20;
 const DEFAULT_APPROVAL_LISTEN: &str = "127.0.0.1:7423";
 /// How long the unlocked vault may sit unused before it is locked: 15 minutes.
 const DEFAULT_LOCK_AFTER_SECONDS: u64 = 15 * 60;
+/// The largest HTTP request body by default: tool arguments are small, typed data the largest.
+const DEFAULT_HTTP_MAX_BODY: usize = 1 << 20;
+/// Requests per minute per HTTP token by default: ten a second, far above any assistant's pace.
+const DEFAULT_HTTP_REQUESTS_PER_MINUTE: u32 = 600;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -61,6 +65,7 @@ pub struct Config {
     pub policy: Policy,
     pub approval: Approval,
     pub ledger: LedgerSettings,
+    pub http: HttpSettings,
 }
 
 /// One chain keyward talks to.
@@ -148,6 +153,41 @@ pub struct Approval {
     pub lock_after: std::time::Duration,
 }
 
+/// MCP over Streamable HTTP (`keyward serve --http ADDR`): who may connect and how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// The server's certificate chain and private key (PEM); required off loopback.
+    pub tls: Option<TlsFiles>,
+    /// Host names clients reach the server by, beyond its own address (and `localhost` on
+    /// loopback). Any other `Host` header is refused: that is what stops DNS rebinding.
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`) allowed besides the server's own.
+    pub allowed_origins: Vec<String>,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Requests each token may make per minute (a token bucket of this size).
+    pub requests_per_minute: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            tls: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_body_bytes: DEFAULT_HTTP_MAX_BODY,
+            requests_per_minute: DEFAULT_HTTP_REQUESTS_PER_MINUTE,
+        }
+    }
+}
+
+/// PEM files for TLS, resolved against the configuration file's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub certificate: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
 /// How keyward reaches a Ledger, for accounts of kind `ledger`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerSettings {
@@ -208,7 +248,15 @@ impl Config {
             column: 1,
             message: "the file is not UTF-8 text".to_owned(),
         })?;
-        Self::parse(&text, &file)
+        let mut config = Self::parse(&text, &file)?;
+        // TLS files named relative to the configuration file are found beside it.
+        if let Some(tls) = &mut config.http.tls
+            && let Some(dir) = path.parent()
+        {
+            tls.certificate = dir.join(&tls.certificate);
+            tls.key = dir.join(&tls.key);
+        }
+        Ok(config)
     }
 
     /// Parses and validates configuration text; `file` names it in errors.
@@ -406,6 +454,27 @@ pub fn parse_address(text: &str) -> Result<Address, String> {
     Ok(address)
 }
 
+/// An origin as browsers send it, `scheme://host[:port]` in lower case with the scheme's default
+/// port left out; `None` for anything else (a path, credentials, another scheme).
+pub fn normalize_origin(text: &str) -> Option<String> {
+    let url = url::Url::parse(text).ok()?;
+    let plain = matches!(url.scheme(), "http" | "https")
+        && url.username().is_empty()
+        && url.password().is_none()
+        && matches!(url.path(), "" | "/")
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && !text.trim_end_matches('/').ends_with(':');
+    if !plain {
+        return None;
+    }
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{}://{host}:{port}", url.scheme()),
+        None => format!("{}://{host}", url.scheme()),
+    })
+}
+
 /// The file as written: every key optional where a default exists, unknown keys refused.
 mod raw {
     use serde::Deserialize;
@@ -428,6 +497,104 @@ mod raw {
         approval: Approval,
         #[serde(default)]
         ledger: Ledger,
+        #[serde(default)]
+        http: Http,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Http {
+        tls_certificate: Option<String>,
+        tls_key: Option<String>,
+        #[serde(default)]
+        allowed_hosts: Vec<String>,
+        #[serde(default)]
+        allowed_origins: Vec<String>,
+        max_body_bytes: Option<usize>,
+        requests_per_minute: Option<u32>,
+    }
+
+    impl Http {
+        fn validate(
+            self,
+            invalid: &dyn Fn(String, String) -> ConfigError,
+        ) -> Result<HttpSettings, ConfigError> {
+            let tls = match (self.tls_certificate, self.tls_key) {
+                (None, None) => None,
+                (Some(certificate), Some(key)) => Some(TlsFiles {
+                    certificate: certificate.into(),
+                    key: key.into(),
+                }),
+                (Some(_), None) | (None, Some(_)) => {
+                    return Err(invalid(
+                        "http.tls_certificate".into(),
+                        "and `http.tls_key` go together: set both (PEM files) or neither".into(),
+                    ));
+                }
+            };
+            for (n, host) in self.allowed_hosts.iter().enumerate() {
+                if !is_host_name(host) {
+                    return Err(invalid(
+                        format!("http.allowed_hosts[{n}]"),
+                        "must be a host name or IP address without scheme, port or path, such \
+                         as \"wallet.example.com\""
+                            .into(),
+                    ));
+                }
+            }
+            let mut allowed_origins = Vec::with_capacity(self.allowed_origins.len());
+            for (n, origin) in self.allowed_origins.iter().enumerate() {
+                allowed_origins.push(normalize_origin(origin).ok_or_else(|| {
+                    invalid(
+                        format!("http.allowed_origins[{n}]"),
+                        "must be an origin: scheme, host and optional port, such as \
+                         \"https://app.example.com\" (no path)"
+                            .into(),
+                    )
+                })?);
+            }
+            let max_body_bytes = self.max_body_bytes.unwrap_or(DEFAULT_HTTP_MAX_BODY);
+            if !(4096..=16 << 20).contains(&max_body_bytes) {
+                return Err(invalid(
+                    "http.max_body_bytes".into(),
+                    "must be from 4096 to 16777216 (16 MiB)".into(),
+                ));
+            }
+            let requests_per_minute = self
+                .requests_per_minute
+                .unwrap_or(DEFAULT_HTTP_REQUESTS_PER_MINUTE);
+            if !(1..=1_000_000).contains(&requests_per_minute) {
+                return Err(invalid(
+                    "http.requests_per_minute".into(),
+                    "must be from 1 to 1000000".into(),
+                ));
+            }
+            Ok(HttpSettings {
+                tls,
+                allowed_hosts: self
+                    .allowed_hosts
+                    .iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
+                allowed_origins,
+                max_body_bytes,
+                requests_per_minute,
+            })
+        }
+    }
+
+    fn is_host_name(text: &str) -> bool {
+        let bare = text.trim_start_matches('[').trim_end_matches(']');
+        !text.is_empty()
+            && (bare.parse::<std::net::IpAddr>().is_ok()
+                || (text.len() <= 253
+                    && text.split('.').all(|label| {
+                        !label.is_empty()
+                            && label.len() <= 63
+                            && label
+                                .bytes()
+                                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    })))
     }
 
     #[derive(Deserialize, Default)]
@@ -896,6 +1063,7 @@ mod raw {
                     lock_after: lock_after(self.approval.lock_after_seconds, &invalid)?,
                 },
                 ledger: self.ledger.validate(&invalid)?,
+                http: self.http.validate(&invalid)?,
             })
         }
     }

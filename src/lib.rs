@@ -16,6 +16,7 @@ pub mod files;
 pub mod harden;
 pub mod hd;
 pub mod home;
+pub mod http;
 pub mod keystore;
 pub mod mcp;
 pub mod memory;

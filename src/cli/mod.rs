@@ -14,6 +14,7 @@ mod lock;
 mod password;
 mod serve;
 mod terminal;
+mod token;
 mod totp;
 mod wallet;
 
@@ -109,20 +110,30 @@ Examples:
     #[command(subcommand)]
     Totp(TotpCommand),
 
-    /// Serve the wallet to an AI assistant over MCP, on stdin and stdout
+    /// Serve the wallet to an AI assistant over MCP, on stdin and stdout or over HTTP
     #[command(after_help = "\
 An MCP host (Claude Desktop, Cursor, VS Code, Claude Code) starts this command itself; see the \
 snippets in config/. The configuration is read from --config, else keyward.toml in the keyward \
 config directory (~/.config/keyward, or --home). stdout carries the protocol; logs go to stderr \
 (RUST_LOG=info for more).
 
+With --http, keyward serves MCP over Streamable HTTP at http://ADDR/mcp instead, until stopped \
+(SIGTERM or Ctrl-C). Every client must send a token from `keyward token create` as \
+`Authorization: Bearer <token>`. Off loopback, the `[http]` table must name a TLS certificate \
+and key, and `http.allowed_hosts` the names clients use.
+
 Examples:
   keyward serve --config ~/.config/keyward/keyward.toml
-  keyward --home ./dev-wallet serve")]
+  keyward --home ./dev-wallet serve
+  keyward serve --http 127.0.0.1:8645")]
     Serve {
         /// The configuration file (TOML; see config/keyward.example.toml)
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+
+        /// Serve MCP over Streamable HTTP on ADDR (such as 127.0.0.1:8645) instead of stdio
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
 
         /// Unlock the wallet at start with the password in PATH (mode 0600) instead of asking on
         /// the approval page. Weaker: anything that can read the file can unlock the wallet.
@@ -153,6 +164,10 @@ Examples:
         reject: bool,
     },
 
+    /// Manage the bearer tokens MCP clients present over HTTP (`keyward serve --http`)
+    #[command(subcommand)]
+    Token(TokenCommand),
+
     /// Lock the running server's wallet now, wiping its decrypted secrets from memory
     #[command(after_help = "\
 Talks to the running `keyward serve` over its socket. The server also locks the wallet by itself \
@@ -175,6 +190,37 @@ Examples:
     /// Use a Ledger: list devices, add an account whose key stays on the device
     #[command(subcommand)]
     Ledger(LedgerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it, once: keyward keeps only its hash
+    #[command(after_help = "\
+The token is printed on stdout, alone on its line, and never again. Give it to the MCP host as the \
+header `Authorization: Bearer <token>`. A running server accepts it at once.
+
+Examples:
+  keyward token create --name laptop
+  claude mcp add --transport http keyward http://127.0.0.1:8645/mcp \\
+    --header \"Authorization: Bearer $(keyward token create --name claude-code)\"")]
+    Create {
+        /// A name to tell the token by in `token list` and `token revoke` (letters, digits, - _ .)
+        #[arg(long)]
+        name: String,
+    },
+
+    /// List the tokens: name and creation time (never the token)
+    List {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Revoke a token: a running server refuses it from its next request on
+    Revoke {
+        /// The token's name
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -391,6 +437,7 @@ impl Command {
             | Self::Approve { .. }
             | Self::Ledger(LedgerCommand::Add { .. }) => true,
             Self::Accounts(_)
+            | Self::Token(_)
             | Self::Lock
             | Self::AddressBook(_)
             | Self::Audit(_)
@@ -415,8 +462,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve {
             config,
+            http,
             password_file,
-        } => serve::serve(&home, config, password_file),
+        } => serve::serve(&home, config, http, password_file),
+        Command::Token(TokenCommand::Create { name }) => token::create(&home, &name),
+        Command::Token(TokenCommand::List { json }) => token::list(&home, json),
+        Command::Token(TokenCommand::Revoke { name }) => token::revoke(&home, &name),
         Command::Approve {
             request,
             all,

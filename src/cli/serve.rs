@@ -1,16 +1,22 @@
-//! `keyward serve`: the MCP server on stdin and stdout, with the approval page and the terminal
-//! approver's socket beside it.
+//! `keyward serve`: the MCP server on stdin and stdout, or over HTTP with `--http ADDR`, with the
+//! approval page and the terminal approver's socket beside it.
 //!
 //! stdout belongs to the MCP protocol from the first byte: everything else goes to stderr through
 //! tracing. The server runs on a single-threaded runtime (one stdio stream needs no more) and exits
 //! within a few milliseconds of stdin closing, abandoning any RPC request still in flight; requests
 //! in flight are persisted and picked up again by the next run.
 //!
+//! Over HTTP the server runs until a signal stops it; stdin means nothing to it. The line that
+//! says where it listens goes to stderr, as a command's message, whatever the log level.
+//!
 //! Before it exits, on stdin EOF, SIGTERM, SIGINT or SIGHUP, or after an error, it locks the wallet
 //! explicitly, so the decrypted secrets are zeroized by keyward rather than left for the kernel to
 //! reclaim.
 
+use std::io::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -19,14 +25,18 @@ use super::password::read_password_file;
 use crate::config::Config;
 use crate::confirm::LockReason;
 use crate::home::Home;
+use crate::http::tokens::TokenStore;
 use crate::mcp::Server;
 
 /// How long shutdown waits for work still running when stdin closes.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(20);
+/// How long an HTTP server waits for its clients to finish when asked to stop.
+const HTTP_SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 pub(super) fn serve(
     home: &Home,
     config: Option<PathBuf>,
+    http: Option<SocketAddr>,
     password_file: Option<PathBuf>,
 ) -> Result<()> {
     let config_path = config.unwrap_or_else(|| home.config_dir().join("keyward.toml"));
@@ -63,6 +73,7 @@ pub(super) fn serve(
     let mut desk = None;
     let mut stopped = LockReason::Shutdown;
     let served = runtime.block_on(async {
+        let settings = config.http.clone();
         let server = Server::new(config, home)?;
         desk = Some(server.desk().clone());
         if let Some(password) = password {
@@ -71,12 +82,39 @@ pub(super) fn serve(
                 .unlock(&password)
                 .context("the password file does not unlock the wallet")?;
         }
-        server
+        let page = server
             .start_approvals()
             .await
             .context("cannot start the approval page")?;
         let checker = server.clone();
         tokio::spawn(async move { checker.check_networks().await });
+        if let Some(listen) = http {
+            let tokens = Arc::new(TokenStore::new(home.data_dir()));
+            let bound = crate::http::bind(server, tokens, listen, &settings).await?;
+            let _ = writeln!(
+                std::io::stderr(),
+                "keyward: MCP over HTTP at {} (approval page at http://{page}/)",
+                bound.url()
+            );
+            let (stopping, stop) = tokio::sync::watch::channel(false);
+            let shutdown = async move {
+                let signal = stop_signal().await;
+                tracing::info!("stopping on {signal}");
+                let _ = stopping.send(true);
+            };
+            let mut stop = stop;
+            // Graceful shutdown closes every session; a client that holds its stream open past
+            // the grace period is cut off.
+            let deadline = async move {
+                let _ = stop.wait_for(|stopping| *stopping).await;
+                tokio::time::sleep(HTTP_SHUTDOWN_GRACE).await;
+            };
+            tokio::select! {
+                served = bound.run(shutdown) => served.context("the HTTP server failed")?,
+                () = deadline => {}
+            }
+            return Ok(());
+        }
         tokio::select! {
             served = server.serve_stdio() => {
                 // The stdio session is over, cleanly or not: stdin closed or broke.

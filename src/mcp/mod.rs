@@ -24,8 +24,9 @@ use std::time::Instant;
 
 use alloy::primitives::{Address, U256};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams,
+    GetPromptResponse, Implementation, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
@@ -506,8 +507,21 @@ impl Server {
 }
 
 impl ServerHandler for Server {
+    #[expect(
+        deprecated,
+        reason = "logging is deprecated from 2026-07-28 but 2025-11-25 clients may set a level"
+    )]
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        // Prompts and resources are declared, and empty, because many hosts list them whatever
+        // the capabilities say; a declared empty list answers them truthfully. Logging is
+        // declared so hosts may set a level; keyward's own log goes to stderr, never to the host.
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_prompts()
+            .enable_resources()
+            .enable_logging()
+            .build();
+        ServerConfig::new(capabilities)
             .with_server_info(Implementation::new("keyward", env!("CARGO_PKG_VERSION")))
             .with_instructions(INSTRUCTIONS)
     }
@@ -518,6 +532,42 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(tools::TOOLS.clone()))
+    }
+
+    #[expect(
+        deprecated,
+        reason = "logging is deprecated from 2026-07-28 but 2025-11-25 clients may set a level"
+    )]
+    async fn set_level(
+        &self,
+        _request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // keyward sends no log notifications at any level, so every level is honoured.
+        Ok(())
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        Err(ErrorData::invalid_params(
+            "keyward offers no prompts; its tools are listed by tools/list",
+            Some(serde_json::json!({ "name": request.name })),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        // SEP-2164: an unknown resource is invalid params, naming the URI.
+        Err(ErrorData::invalid_params(
+            "keyward offers no resources; its tools are listed by tools/list",
+            Some(serde_json::json!({ "uri": request.uri })),
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

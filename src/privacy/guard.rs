@@ -31,6 +31,8 @@ pub enum SecretKind {
     RecoveryPhrase,
     Password,
     TotpSecret,
+    /// A bearer token for MCP over HTTP, registered once a request presents it.
+    AccessToken,
 }
 
 impl SecretKind {
@@ -40,6 +42,7 @@ impl SecretKind {
             Self::RecoveryPhrase => "the recovery phrase",
             Self::Password => "the wallet password",
             Self::TotpSecret => "the TOTP secret",
+            Self::AccessToken => "an HTTP access token",
         }
     }
 }
