@@ -15,6 +15,7 @@ mod cli;
 mod elicitation;
 mod external;
 mod funds;
+mod http;
 mod injection;
 mod interop_cast;
 mod leaks;
