@@ -189,6 +189,8 @@ pub enum Kind {
     Lock,
     ServerStarted,
     AddressBookChanged,
+    /// An HTTP access token was created or revoked (its name only).
+    TokensChanged,
     /// The outbound guard refused a request (a host not allowed, or a secret in it).
     EgressRefused,
 }

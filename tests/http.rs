@@ -226,6 +226,24 @@ async fn no_wrong_or_revoked_token_gets_in_and_no_token_reaches_the_log_or_the_d
 
     child.start_kill().unwrap();
     child.wait().await.unwrap();
+    // Who may reach the wallet is in the audit log, by token name; the chain verifies.
+    let audit = std::fs::read_to_string(home.path().join(keyward::audit::LOG_FILE)).unwrap();
+    let changes: Vec<Value> = audit
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|entry| entry["kind"] == "tokens_changed")
+        .map(|entry| entry["detail"].clone())
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            serde_json::json!({ "created": "alpha" }),
+            serde_json::json!({ "created": "beta" }),
+            serde_json::json!({ "created": "gamma" }),
+            serde_json::json!({ "revoked": "alpha" }),
+        ]
+    );
+    assert!(keyward(home.path(), &["audit", "verify"]).status.success());
     let log = std::fs::read(&stderr_path).unwrap();
     assert!(log.len() > 10_000, "trace logging ran: {} bytes", log.len());
     let mut searched = vec![("the stderr log".to_owned(), log)];

@@ -1,7 +1,8 @@
 //! `keyward token create|list|revoke`: the bearer tokens MCP clients present over HTTP.
 //!
 //! A new token goes to stdout once, alone on its line, so a script can capture it; the file keeps
-//! only its hash (see [`crate::http::tokens`]).
+//! only its hash (see [`crate::http::tokens`]). Each creation and revocation is in the audit log,
+//! by name.
 
 use std::io::Write as _;
 
@@ -9,6 +10,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::say;
+use crate::audit::{AuditLog, Kind};
 use crate::home::Home;
 use crate::http::tokens::TokenStore;
 
@@ -16,6 +18,11 @@ pub(super) fn create(home: &Home, name: &str) -> Result<()> {
     let store = TokenStore::new(home.data_dir());
     let now = crate::confirm::guard::now();
     let token = store.create(name, now)?;
+    AuditLog::open(home.state_dir())?.record(
+        Kind::TokensChanged,
+        None,
+        json!({ "created": name }),
+    )?;
     let mut stderr = std::io::stderr().lock();
     writeln!(
         stderr,
@@ -62,6 +69,11 @@ pub(super) fn list(home: &Home, as_json: bool) -> Result<()> {
 
 pub(super) fn revoke(home: &Home, name: &str) -> Result<()> {
     TokenStore::new(home.data_dir()).revoke(name)?;
+    AuditLog::open(home.state_dir())?.record(
+        Kind::TokensChanged,
+        None,
+        json!({ "revoked": name }),
+    )?;
     say(&format!(
         "Token `{name}` revoked: a running server refuses it from its next request on."
     ))
