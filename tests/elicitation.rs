@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::funds::{Rig, cast_balance, human};
 use crate::support::human::Human;
-use crate::support::mcp::{Generation, ok, tool_error};
+use crate::support::mcp::{Generation, Transport, ok, over_each_transport, tool_error};
 
 const FRIEND: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const MAIN: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -172,10 +172,10 @@ fn complete(response: CallToolResponse) -> rmcp::model::CallToolResult {
     }
 }
 
-#[tokio::test]
-async fn url_elicitation_waits_for_the_human_on_the_page_and_reports_each_step_in_both_generations()
-{
-    let Some(rig) = Rig::start("approval_expiry_seconds = 60").await else {
+async fn url_elicitation_waits_for_the_human_on_the_page_and_reports_each_step_in_both_generations(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(transport, "approval_expiry_seconds = 60").await else {
         return;
     };
     let person = Arc::default();
@@ -229,9 +229,10 @@ async fn url_elicitation_waits_for_the_human_on_the_page_and_reports_each_step_i
     }
 }
 
-#[tokio::test]
-async fn a_client_can_reject_but_never_approve_and_the_form_asks_for_no_secret() {
-    let Some(rig) = Rig::start("approval_expiry_seconds = 10").await else {
+async fn a_client_can_reject_but_never_approve_and_the_form_asks_for_no_secret(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(transport, "approval_expiry_seconds = 10").await else {
         return;
     };
     let nonce = rig.nonce(MAIN);
@@ -293,9 +294,8 @@ async fn a_client_can_reject_but_never_approve_and_the_form_asks_for_no_secret()
     );
 }
 
-#[tokio::test]
-async fn a_sealed_request_state_is_single_use_and_bound_to_the_call() {
-    let Some(rig) = Rig::start("").await else {
+async fn a_sealed_request_state_is_single_use_and_bound_to_the_call(transport: Transport) {
+    let Some(rig) = Rig::start_on(transport, "").await else {
         return;
     };
     let nonce = rig.nonce(MAIN);
@@ -380,3 +380,9 @@ async fn a_sealed_request_state_is_single_use_and_bound_to_the_call() {
     assert_eq!(ok(&result)["state"], "awaiting_approval");
     assert!(ok(&result)["approval_url"].as_str().is_some());
 }
+
+over_each_transport!(
+    url_elicitation_waits_for_the_human_on_the_page_and_reports_each_step_in_both_generations,
+    a_client_can_reject_but_never_approve_and_the_form_asks_for_no_secret,
+    a_sealed_request_state_is_single_use_and_bound_to_the_call,
+);

@@ -8,26 +8,44 @@ use serde_json::{Value, json};
 use crate::support::anvil::{Anvil, TEST_DOLLAR};
 use crate::support::foundry_tool;
 use crate::support::human::{Human, http};
-use crate::support::mcp::{Client, Generation, ServerHome, call, config_text, ok, tool_error};
+use crate::support::mcp::{
+    Client, Endpoint, Generation, ServerHome, Transport, call, config_text, ok,
+    over_each_transport, tool_error,
+};
 
 const FRIEND: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const MAIN: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 
-/// A fresh Anvil with the tokens, a home aimed at it, a server with its approval page, a client.
+/// A fresh Anvil with the tokens, a home aimed at it, a server with its approval page, and a
+/// client reaching the server over the rig's transport.
 pub(crate) struct Rig {
     pub(crate) anvil: Anvil,
     pub(crate) home: ServerHome,
     pub(crate) client: Client,
     pub(crate) server: keyward::mcp::Server,
+    /// Where the approval page of the running server listens.
+    pub(crate) page: std::net::SocketAddr,
+    transport: Transport,
+    endpoint: Endpoint,
 }
 
 impl Rig {
+    /// A rig whose clients talk over a duplex pipe, as over stdio.
     pub(crate) async fn start(policy: &str) -> Option<Self> {
-        Self::start_with_privacy("", policy).await
+        Self::start_on(Transport::Stdio, policy).await
+    }
+
+    /// A rig whose clients talk over `transport`, with these lines in the `[policy]` table.
+    pub(crate) async fn start_on(transport: Transport, policy: &str) -> Option<Self> {
+        Self::start_configured(transport, "", policy).await
     }
 
     /// As [`Rig::start`], with extra lines in the `[privacy]` table.
     pub(crate) async fn start_with_privacy(privacy: &str, policy: &str) -> Option<Self> {
+        Self::start_configured(Transport::Stdio, privacy, policy).await
+    }
+
+    async fn start_configured(transport: Transport, privacy: &str, policy: &str) -> Option<Self> {
         let anvil = Anvil::start(None, 31337)?;
         anvil.deploy_tokens();
         let home = ServerHome::with_config(&format!(
@@ -35,38 +53,44 @@ impl Rig {
             config_text(&anvil.url, 31337)
                 .replace("[privacy]\n", &format!("[privacy]\n{privacy}\n"))
         ));
-        let (server, client) = serve(&home).await;
+        let (server, page, endpoint, client) = serve(&home, transport).await;
         Some(Self {
             anvil,
             home,
             client,
             server,
+            page,
+            transport,
+            endpoint,
         })
     }
 
-    /// Stops the server (as a crash would, without any shutdown step) and starts a new one on the
-    /// same home.
+    /// Starts a new server on the same home, without any shutdown step of the old one, as after a
+    /// crash: new clients, a new HTTP listener when the rig speaks HTTP (the old one stops), and a
+    /// new approval page (see [`Rig::on_current_page`]). The old server's page, socket and
+    /// sweeper tasks keep running in this process: keyward offers no way to stop them.
     pub(crate) async fn restart(&mut self) {
-        let (server, client) = serve(&self.home).await;
+        let (server, page, endpoint, client) = serve(&self.home, self.transport).await;
         self.server = server;
+        self.page = page;
+        self.endpoint = endpoint;
         self.client = client;
     }
 
-    /// Another MCP session with the same server, from a client with its own handler.
+    /// Another MCP session with the same server over the rig's transport, from a client with its
+    /// own handler.
     pub(crate) async fn connect<H: rmcp::ClientHandler>(
         &self,
         handler: H,
         generation: Generation,
     ) -> rmcp::service::RunningService<rmcp::RoleClient, H> {
-        let (server_io, client_io) = tokio::io::duplex(1 << 20);
-        let serving = self.server.clone();
-        tokio::spawn(async move {
-            use rmcp::ServiceExt;
-            if let Ok(running) = serving.serve(server_io).await {
-                let _ = running.waiting().await;
-            }
-        });
-        crate::support::mcp::connect_with(handler, client_io, generation).await
+        self.endpoint.connect(handler, generation).await
+    }
+
+    /// `url` on the running server's approval page: the same path on the page's current address.
+    pub(crate) fn on_current_page(&self, url: &str) -> String {
+        let path = &url[url.find("/approve/").expect("an approval page address")..];
+        format!("http://{}{path}", self.page)
     }
 
     pub(crate) fn state_dir(&self) -> &Path {
@@ -106,20 +130,15 @@ impl Rig {
     }
 }
 
-async fn serve(home: &ServerHome) -> (keyward::mcp::Server, Client) {
+async fn serve(
+    home: &ServerHome,
+    transport: Transport,
+) -> (keyward::mcp::Server, std::net::SocketAddr, Endpoint, Client) {
     let server = home.server();
-    server.start_approvals().await.unwrap();
-    let (server_io, client_io) = tokio::io::duplex(1 << 20);
-    let serving = server.clone();
-    tokio::spawn(async move {
-        use rmcp::ServiceExt;
-        if let Ok(running) = serving.serve(server_io).await {
-            let _ = running.waiting().await;
-        }
-    });
-    use rmcp::ServiceExt;
-    let client = ().serve(client_io).await.unwrap();
-    (server, client)
+    let page = server.start_approvals().await.unwrap();
+    let endpoint = Endpoint::open(home, &server, transport).await;
+    let client = endpoint.connect((), Generation::Initialize).await;
+    (server, page, endpoint, client)
 }
 
 /// Runs blocking human actions off the async runtime, which serves the page.
@@ -150,9 +169,10 @@ pub(crate) fn cast_balance(rpc: &str, address: &str, token: Option<&str>) -> u12
     text.split_whitespace().next().unwrap().parse().unwrap()
 }
 
-#[tokio::test]
-async fn eth_and_erc20_transfers_land_exactly_after_the_human_approves_on_the_page() {
-    let Some(rig) = Rig::start("").await else {
+async fn eth_and_erc20_transfers_land_exactly_after_the_human_approves_on_the_page(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(transport, "").await else {
         return;
     };
     let before = cast_balance(&rig.anvil.url, FRIEND, None);
@@ -246,10 +266,14 @@ async fn eth_and_erc20_transfers_land_exactly_after_the_human_approves_on_the_pa
     assert!(summary.entries >= 10, "{summary:?}");
 }
 
-#[tokio::test]
-async fn the_review_refuses_the_zero_address_and_policy_refusals_name_their_rule() {
-    let Some(rig) =
-        Rig::start("[[policy.limits]]\nasset = \"ETH\"\nper_transaction = \"1\"\n").await
+async fn the_review_refuses_the_zero_address_and_policy_refusals_name_their_rule(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(
+        transport,
+        "[[policy.limits]]\nasset = \"ETH\"\nper_transaction = \"1\"\n",
+    )
+    .await
     else {
         return;
     };
@@ -418,10 +442,11 @@ async fn prepare(client: &Client) -> (String, String) {
     )
 }
 
-#[tokio::test]
-async fn codes_are_single_use_skew_limited_and_five_failures_lock_even_across_a_restart() {
+async fn codes_are_single_use_skew_limited_and_five_failures_lock_even_across_a_restart(
+    transport: Transport,
+) {
     use crate::support::human::{code_at, unix_now};
-    let Some(mut rig) = Rig::start("").await else {
+    let Some(mut rig) = Rig::start_on(transport, "").await else {
         return;
     };
     // Approve one with the current code.
@@ -476,10 +501,12 @@ async fn codes_are_single_use_skew_limited_and_five_failures_lock_even_across_a_
     .await;
     assert!(locked.body.contains("locked"), "{}", locked.body);
 
-    // A restart does not clear the lockout: even the right, unused code is refused.
+    // A restart does not clear the lockout: even the right, unused code is refused, by the new
+    // server's page.
     rig.restart().await;
     let fresh = code_at(unix_now() + 30);
-    let url_again = url.clone();
+    let url_again = rig.on_current_page(&url);
+    assert_ne!(url_again, url, "the new server's page has its own address");
     let locked = human(move || {
         let page = http("GET", &url_again, &[], None);
         Human::default().submit(&url_again, &page, &fresh, "approve")
@@ -494,9 +521,10 @@ async fn codes_are_single_use_skew_limited_and_five_failures_lock_even_across_a_
     keyward::audit::verify(rig.state_dir()).unwrap();
 }
 
-#[tokio::test]
-async fn approving_twice_or_polling_after_mining_never_sends_a_second_transaction() {
-    let Some(rig) = Rig::start("").await else {
+async fn approving_twice_or_polling_after_mining_never_sends_a_second_transaction(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(transport, "").await else {
         return;
     };
     let nonce_before = rig.nonce(MAIN);
@@ -539,9 +567,9 @@ async fn approving_twice_or_polling_after_mining_never_sends_a_second_transactio
     assert_eq!(rig.nonce(MAIN), nonce_before + 1, "exactly one transaction");
 }
 
-#[tokio::test]
-async fn a_daily_cap_refuses_at_approval_even_with_a_valid_code() {
-    let Some(rig) = Rig::start(
+async fn a_daily_cap_refuses_at_approval_even_with_a_valid_code(transport: Transport) {
+    let Some(rig) = Rig::start_on(
+        transport,
         "[[policy.limits]]\nasset = \"ETH\"\nper_transaction = \"1.5\"\nper_24h = \"2\"\n",
     )
     .await
@@ -595,9 +623,10 @@ async fn a_daily_cap_refuses_at_approval_even_with_a_valid_code() {
     assert_eq!(rig.nonce(MAIN), nonce_before + 1);
 }
 
-#[tokio::test]
-async fn twenty_concurrent_transfers_from_one_account_get_consecutive_nonces_and_all_land() {
-    let Some(rig) = Rig::start("").await else {
+async fn twenty_concurrent_transfers_from_one_account_get_consecutive_nonces_and_all_land(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(transport, "").await else {
         return;
     };
     let nonce_before = rig.nonce(MAIN);
@@ -671,9 +700,8 @@ async fn twenty_concurrent_transfers_from_one_account_get_consecutive_nonces_and
     assert_eq!(rig.nonce(MAIN), nonce_before + 20);
 }
 
-#[tokio::test]
-async fn without_a_human_no_call_moves_funds_and_every_request_expires() {
-    let Some(rig) = Rig::start("approval_expiry_seconds = 10").await else {
+async fn without_a_human_no_call_moves_funds_and_every_request_expires(transport: Transport) {
+    let Some(rig) = Rig::start_on(transport, "approval_expiry_seconds = 10").await else {
         return;
     };
     let accounts = ["0", "1", "main", "account-2"];
@@ -1018,3 +1046,13 @@ async fn the_terminal_approver_shows_the_review_and_reads_password_and_code_with
         500_000_000_000_000_000
     );
 }
+
+over_each_transport!(
+    eth_and_erc20_transfers_land_exactly_after_the_human_approves_on_the_page,
+    the_review_refuses_the_zero_address_and_policy_refusals_name_their_rule,
+    codes_are_single_use_skew_limited_and_five_failures_lock_even_across_a_restart,
+    approving_twice_or_polling_after_mining_never_sends_a_second_transaction,
+    a_daily_cap_refuses_at_approval_even_with_a_valid_code,
+    twenty_concurrent_transfers_from_one_account_get_consecutive_nonces_and_all_land,
+    without_a_human_no_call_moves_funds_and_every_request_expires,
+);

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::funds::{Rig, human};
 use crate::support::human::{Human, http};
-use crate::support::mcp::{Client, call, ok, tool_error};
+use crate::support::mcp::{Client, Transport, call, ok, over_each_transport, tool_error};
 use crate::support::{OutputExt as _, foundry_tool};
 
 const MAIN: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -54,9 +54,10 @@ async fn approve(prepared: &Value, person: Human) -> Human {
     .await
 }
 
-#[tokio::test]
-async fn a_message_is_signed_only_after_the_human_reads_it_and_cast_verifies_the_signature() {
-    let Some(rig) = Rig::start("").await else {
+async fn a_message_is_signed_only_after_the_human_reads_it_and_cast_verifies_the_signature(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(transport, "").await else {
         return;
     };
     let prepared = ok(&call(
@@ -108,9 +109,10 @@ async fn a_message_is_signed_only_after_the_human_reads_it_and_cast_verifies_the
     keyward::audit::verify(rig.state_dir()).unwrap();
 }
 
-#[tokio::test]
-async fn a_hash_to_sign_is_blind_signing_refused_by_default_and_bad_messages_get_clear_errors() {
-    let Some(rig) = Rig::start("").await else {
+async fn a_hash_to_sign_is_blind_signing_refused_by_default_and_bad_messages_get_clear_errors(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(transport, "").await else {
         return;
     };
     let hash = format!("0x{}", "ab".repeat(32));
@@ -152,7 +154,7 @@ async fn a_hash_to_sign_is_blind_signing_refused_by_default_and_bad_messages_get
 
     // With blind signing allowed, the same hash is filed with its critical warning and still
     // needs the human and a code.
-    let Some(rig) = Rig::start("blind_signing = true").await else {
+    let Some(rig) = Rig::start_on(transport, "blind_signing = true").await else {
         return;
     };
     let prepared = ok(&call(
@@ -241,10 +243,11 @@ fn the_permit_fixture_token_accepts_a_permit_signed_by_cast() {
     assert_eq!(allowance.split_whitespace().next().unwrap(), "2500000");
 }
 
-#[tokio::test]
-async fn contract_calls_run_as_reviewed_and_unreadable_calldata_is_blind_signing() {
+async fn contract_calls_run_as_reviewed_and_unreadable_calldata_is_blind_signing(
+    transport: Transport,
+) {
     use crate::support::anvil::TEST_DOLLAR;
-    let Some(rig) = Rig::start("").await else {
+    let Some(rig) = Rig::start_on(transport, "").await else {
         return;
     };
     const FRIEND: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -353,9 +356,10 @@ async fn contract_calls_run_as_reviewed_and_unreadable_calldata_is_blind_signing
 const U256_MAX: &str =
     "115792089237316195423570985008687907853269984665640564039457584007913129639935";
 
-#[tokio::test]
-async fn with_blind_signing_allowed_unreadable_calldata_carries_the_warning_and_needs_the_code() {
-    let Some(rig) = Rig::start("blind_signing = true").await else {
+async fn with_blind_signing_allowed_unreadable_calldata_carries_the_warning_and_needs_the_code(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(transport, "blind_signing = true").await else {
         return;
     };
     const FRIEND: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
@@ -382,10 +386,11 @@ async fn with_blind_signing_allowed_unreadable_calldata_carries_the_warning_and_
     assert_eq!(rig.nonce(MAIN), nonce + 1);
 }
 
-#[tokio::test]
-async fn a_permit_signed_through_keyward_is_accepted_by_the_token_and_sets_the_allowance() {
+async fn a_permit_signed_through_keyward_is_accepted_by_the_token_and_sets_the_allowance(
+    transport: Transport,
+) {
     use crate::support::anvil::PERMIT_DOLLAR;
-    let Some(rig) = Rig::start("").await else {
+    let Some(rig) = Rig::start_on(transport, "").await else {
         return;
     };
     rig.anvil.deploy_permit_dollar();
@@ -503,9 +508,10 @@ async fn expect_typed_error(client: &Client, typed: Value, kind: &str, expected:
 
 const UINT160_MAX: &str = "1461501637330902918203684832716283019655932542975";
 
-#[tokio::test]
-async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_parsers_message() {
-    let Some(rig) = Rig::start("").await else {
+async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_parsers_message(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(transport, "").await else {
         return;
     };
     let result = call(
@@ -554,8 +560,11 @@ async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_pa
     }
 
     // A limited permit for a configured token spends from its limits.
-    let Some(limited) =
-        Rig::start("[[policy.limits]]\nasset = \"TUSD\"\nper_transaction = \"0.5\"\n").await
+    let Some(limited) = Rig::start_on(
+        transport,
+        "[[policy.limits]]\nasset = \"TUSD\"\nper_transaction = \"0.5\"\n",
+    )
+    .await
     else {
         return;
     };
@@ -568,7 +577,7 @@ async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_pa
     .await;
 
     // Allowed by the policy: filed, with the critical warning, and still needs the human.
-    let Some(rig) = Rig::start("unlimited_approvals = true").await else {
+    let Some(rig) = Rig::start_on(transport, "unlimited_approvals = true").await else {
         return;
     };
     let prepared = ok(&call(
@@ -617,9 +626,10 @@ async fn unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_pa
     assert!(!cast_verifies_typed(MAIN, &permit2_single("1"), signature));
 }
 
-#[tokio::test]
-async fn oversized_or_deeply_nested_typed_data_is_refused_quickly_and_large_real_data_is_not() {
-    let Some(rig) = Rig::start("").await else {
+async fn oversized_or_deeply_nested_typed_data_is_refused_quickly_and_large_real_data_is_not(
+    transport: Transport,
+) {
+    let Some(rig) = Rig::start_on(transport, "").await else {
         return;
     };
     // A megabyte: refused by size before anything reads it.
@@ -834,3 +844,13 @@ fn permit_dollar_permit(spender: &str, value: &str) -> Value {
         "message": { "owner": MAIN, "spender": spender, "value": value, "nonce": 0, "deadline": "99999999999" }
     })
 }
+
+over_each_transport!(
+    a_message_is_signed_only_after_the_human_reads_it_and_cast_verifies_the_signature,
+    a_hash_to_sign_is_blind_signing_refused_by_default_and_bad_messages_get_clear_errors,
+    contract_calls_run_as_reviewed_and_unreadable_calldata_is_blind_signing,
+    with_blind_signing_allowed_unreadable_calldata_carries_the_warning_and_needs_the_code,
+    a_permit_signed_through_keyward_is_accepted_by_the_token_and_sets_the_allowance,
+    unlimited_permits_are_refused_by_default_and_bad_typed_data_gets_the_parsers_message,
+    oversized_or_deeply_nested_typed_data_is_refused_quickly_and_large_real_data_is_not,
+);

@@ -1,15 +1,19 @@
 //! MCP test harness: a home with the fixture wallet and a config aimed at a test Anvil, and rmcp
-//! clients talking to keyward in-process over a duplex pipe or to the real binary over stdio.
+//! clients talking to keyward in-process over a duplex pipe or Streamable HTTP, or to the real
+//! binary over stdio.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use keyward::config::Config;
 use keyward::mcp::Server;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
 use rmcp::service::RunningService;
-use rmcp::transport::TokioChildProcess;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use super::anvil::{TEST_DOLLAR, TEST_EIGHTEEN, fixtures};
 
@@ -30,9 +34,44 @@ pub(crate) enum Generation {
     Discover,
 }
 
+/// How a client reaches the server: the two transports an MCP host uses, both in-process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// One duplex pipe per client, as a host talks to `keyward serve` over stdio.
+    Stdio,
+    /// Streamable HTTP on a loopback listener with a bearer token, as `keyward serve --http`.
+    Http,
+}
+
+/// Emits every listed `async fn NAME(transport: Transport)` as two tests,
+/// `over_stdio::NAME` and `over_http::NAME`, so one body covers both transports.
+macro_rules! over_each_transport {
+    ($($test:ident),+ $(,)?) => {
+        mod over_stdio {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::support::mcp::Transport::Stdio).await;
+                }
+            )+
+        }
+        mod over_http {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::support::mcp::Transport::Http).await;
+                }
+            )+
+        }
+    };
+}
+pub(crate) use over_each_transport;
+
 /// A keyward home for server tests.
 pub(crate) struct ServerHome {
     pub(crate) dir: tempfile::TempDir,
+    /// The HTTP bearer token, created on first use and kept across restarts, as a host keeps it.
+    http_token: OnceLock<Zeroizing<String>>,
 }
 
 impl ServerHome {
@@ -50,7 +89,10 @@ impl ServerHome {
         )
         .unwrap();
         std::fs::write(dir.path().join("keyward.toml"), config).unwrap();
-        Self { dir }
+        Self {
+            dir,
+            http_token: OnceLock::new(),
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -113,6 +155,15 @@ impl ServerHome {
         connect(client_io, generation).await
     }
 
+    /// The bearer token HTTP clients of this home present, created in its token file on first use.
+    pub(crate) fn http_token(&self) -> &str {
+        self.http_token.get_or_init(|| {
+            keyward::http::tokens::TokenStore::new(self.path())
+                .create("test", 0)
+                .unwrap()
+        })
+    }
+
     /// An rmcp client connected to the real keyward binary over stdio.
     pub(crate) async fn child_process(&self, generation: Generation) -> Client {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
@@ -164,21 +215,109 @@ pub(crate) fn fixture_secrets() -> super::canary::Canaries {
 /// Anvil's published test mnemonic, which the fixture wallet holds.
 pub(crate) const ANVIL_PHRASE: &str = "test test test test test test test test test test test junk";
 
+/// Where clients of one in-process server connect: a fresh duplex pipe per client, or the
+/// server's HTTP listener. Dropping it stops the listener and ends its sessions.
+pub(crate) struct Endpoint {
+    server: Server,
+    http: Option<HttpListener>,
+}
+
+struct HttpListener {
+    url: String,
+    token: String,
+    /// Dropping this ends the listener's shutdown future.
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Endpoint {
+    /// Opens `server` to clients over `transport`; for HTTP, binds a loopback listener that
+    /// accepts the home's token under the home's `[http]` settings.
+    pub(crate) async fn open(home: &ServerHome, server: &Server, transport: Transport) -> Self {
+        let http = match transport {
+            Transport::Stdio => None,
+            Transport::Http => {
+                let token = home.http_token().to_owned();
+                let tokens =
+                    std::sync::Arc::new(keyward::http::tokens::TokenStore::new(home.path()));
+                let config = Config::load(&home.config_path()).unwrap();
+                let bound = keyward::http::bind(
+                    server.clone(),
+                    tokens,
+                    "127.0.0.1:0".parse().unwrap(),
+                    &config.http,
+                )
+                .await
+                .unwrap();
+                let url = bound.url();
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                tokio::spawn(bound.run(async move {
+                    let _ = stopped.await;
+                }));
+                Some(HttpListener {
+                    url,
+                    token,
+                    _stop: stop,
+                })
+            }
+        };
+        Self {
+            server: server.clone(),
+            http,
+        }
+    }
+
+    /// A new client session with `handler`, speaking `generation`.
+    pub(crate) async fn connect<H: ClientHandler>(
+        &self,
+        handler: H,
+        generation: Generation,
+    ) -> RunningService<RoleClient, H> {
+        match &self.http {
+            None => {
+                let (server_io, client_io) = tokio::io::duplex(1 << 20);
+                let server = self.server.clone();
+                tokio::spawn(async move {
+                    if let Ok(running) = server.serve(server_io).await {
+                        let _ = running.waiting().await;
+                    }
+                });
+                connect_with(handler, client_io, generation).await
+            }
+            Some(http) => {
+                // The client's TLS stack wants a process-wide provider even for plain http://;
+                // keyward's own RPC client installs the same one.
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let transport = StreamableHttpClientTransport::from_config(
+                    StreamableHttpClientTransportConfig::with_uri(http.url.as_str())
+                        .auth_header(http.token.as_str()),
+                );
+                connect_with(handler, transport, generation).await
+            }
+        }
+    }
+}
+
 async fn connect(io: tokio::io::DuplexStream, generation: Generation) -> Client {
     connect_with((), io, generation).await
 }
 
-/// A client with `handler` over `io`, speaking `generation`.
-pub(crate) async fn connect_with<H: ClientHandler>(
+/// A client with `handler` over `transport` (a duplex pipe, a child process, an HTTP client),
+/// speaking `generation`.
+pub(crate) async fn connect_with<H, T, E, A>(
     handler: H,
-    io: tokio::io::DuplexStream,
+    transport: T,
     generation: Generation,
-) -> RunningService<RoleClient, H> {
+) -> RunningService<RoleClient, H>
+where
+    H: ClientHandler,
+    T: IntoTransport<RoleClient, E, A> + Send + 'static,
+    E: std::error::Error + Send + Sync + 'static,
+{
     match generation {
-        Generation::Initialize => handler.serve(io).await.unwrap(),
+        Generation::Initialize => handler.serve(transport).await.unwrap(),
         Generation::Discover => handler
             .serve_with_lifecycle(
-                io,
+                transport,
                 ClientLifecycleMode::Discover {
                     preferred_versions: vec![ProtocolVersion::V_2026_07_28],
                 },
@@ -189,18 +328,7 @@ pub(crate) async fn connect_with<H: ClientHandler>(
 }
 
 async fn connect_child(transport: TokioChildProcess, generation: Generation) -> Client {
-    match generation {
-        Generation::Initialize => ().serve(transport).await.unwrap(),
-        Generation::Discover => ()
-            .serve_with_lifecycle(
-                transport,
-                ClientLifecycleMode::Discover {
-                    preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                },
-            )
-            .await
-            .unwrap(),
-    }
+    connect_with((), transport, generation).await
 }
 
 /// A config text for one network.
