@@ -12,6 +12,7 @@ mod bad_input;
 mod canary;
 mod chain;
 mod cli;
+mod conformance;
 mod elicitation;
 mod external;
 mod funds;

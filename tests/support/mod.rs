@@ -233,3 +233,4 @@ pub(crate) fn required_tool(what: &str, candidates: &[PathBuf], how: &str) -> Op
     println!("skipped: {reason}");
     None
 }
+pub(crate) mod authproxy;
