@@ -19,6 +19,7 @@ mod injection;
 mod interop_cast;
 mod leaks;
 mod ledger;
+mod load;
 mod lock;
 mod mcp;
 mod memory;
