@@ -21,6 +21,7 @@ mod injection;
 mod interop_cast;
 mod leaks;
 mod ledger;
+mod load;
 mod lock;
 mod mcp;
 mod memory;
