@@ -175,7 +175,10 @@ fn router(
 ) -> Router {
     // The door above checks Host and Origin, so rmcp's own loopback-only checks are turned off:
     // they would refuse a deployment's configured host names.
+    // A stateless (2026-07-28) reply that is one message goes out as plain JSON rather than an
+    // event stream; one that carries progress notes first still streams.
     let config = StreamableHttpServerConfig::default()
+        .with_json_response(true)
         .disable_allowed_hosts()
         .disable_allowed_origins()
         .with_max_request_body_bytes(settings.max_body_bytes)
