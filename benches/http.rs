@@ -25,6 +25,10 @@
 )]
 mod anvil;
 #[path = "../tests/load/driver.rs"]
+#[expect(
+    dead_code,
+    reason = "the benchmark uses a part of the driver the tests share"
+)]
 mod driver;
 
 /// Where the shared files look for the Anvil helper, as in the test binary.

@@ -14,31 +14,17 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::load::driver::{HttpServer, create_token};
 use crate::support::authproxy::AuthProxy;
-use crate::support::mcp::ServerHome;
-use crate::support::{OutputExt, keyward_command, required_tool, run_detached};
+use crate::support::mcp::{ServerHome, TOOL_NAMES as TOOLS};
+use crate::support::{OutputExt, required_tool};
 
-/// keyward's tools, as every client must list them.
-const TOOLS: [&str; 12] = [
-    "wallet_accounts",
-    "wallet_balances",
-    "wallet_token_info",
-    "wallet_chain_info",
-    "wallet_transaction_status",
-    "wallet_transfer",
-    "wallet_approve_token",
-    "wallet_revoke_approval",
-    "wallet_sign_message",
-    "wallet_sign_typed_data",
-    "wallet_contract_call",
-    "wallet_request_status",
-];
 /// The fixture wallet's first account (Anvil's first test account).
 const FIRST_ACCOUNT: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 /// Nothing listens here: the conformance suite and the Inspector never reach a chain tool that
@@ -86,91 +72,37 @@ impl NodeTools {
 
 /// The real `keyward serve --http 127.0.0.1:0` on a home holding the fixture wallet and one token.
 struct HttpKeyward {
-    /// Kept until the server stops (its drop checks the recorded outbound traffic).
+    /// Stopped before the home goes (whose drop checks the recorded outbound traffic).
+    server: HttpServer,
     _home: ServerHome,
     token: String,
-    address: SocketAddr,
-    child: Child,
-    stderr: Arc<Mutex<String>>,
 }
 
 impl HttpKeyward {
     fn start() -> Self {
         let home = ServerHome::new(NO_RPC);
-        let token = token_create(home.path(), "conformance");
-        let mut child = keyward_command()
-            .arg("--home")
-            .arg(home.path())
-            .args(["serve", "--http", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut address = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            stderr.lock().unwrap().push_str(&format!("{line}\n"));
-            if let Some(rest) = line.strip_prefix("keyward: MCP over HTTP at http://") {
-                let (authority, _) = rest.split_once("/mcp").unwrap();
-                address = Some(authority.parse().unwrap());
-                break;
-            }
-        }
-        let Some(address) = address else {
-            let _ = child.kill();
-            panic!(
-                "keyward serve --http did not say where it listens:\n{}",
-                stderr.lock().unwrap()
-            );
-        };
-        // Keep reading, so the server never blocks on a full pipe, and keep the text for failures.
-        let copy = stderr.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                copy.lock().unwrap().push_str(&format!("{line}\n"));
-            }
-        });
+        let binary = Path::new(env!("CARGO_BIN_EXE_keyward"));
+        let token = create_token(binary, home.path(), "conformance");
+        let server = HttpServer::start(binary, home.path());
         Self {
+            server,
             _home: home,
             token,
-            address,
-            child,
-            stderr,
         }
     }
 
     fn mcp_url(&self) -> String {
-        format!("http://{}/mcp", self.address)
+        self.server.url.clone()
+    }
+
+    fn address(&self) -> SocketAddr {
+        let authority = self.server.url.trim_start_matches("http://");
+        authority.trim_end_matches("/mcp").parse().unwrap()
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.server.stderr()
     }
-}
-
-impl Drop for HttpKeyward {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `keyward token create --name NAME`, which prints the token alone on stdout.
-fn token_create(home: &Path, name: &str) -> String {
-    let mut command = keyward_command();
-    command
-        .arg("--home")
-        .arg(home)
-        .args(["token", "create", "--name", name]);
-    let output = run_detached(command);
-    output.assert_success();
-    let token = output.stdout_text().trim().to_owned();
-    assert!(!token.is_empty() && !token.contains(char::is_whitespace));
-    token
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,7 +251,7 @@ fn conformance(version: &str) {
         return;
     };
     let keyward = HttpKeyward::start();
-    let proxy = AuthProxy::start(keyward.address, &keyward.token);
+    let proxy = AuthProxy::start(keyward.address(), &keyward.token);
     let scratch = tempfile::tempdir().unwrap();
     let root = scratch.path().to_owned();
     let out = root.join("out");

@@ -4,12 +4,13 @@
 //! The log test runs the real binary at trace level; the others bind the server in-process.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use keyward::http::tokens::TokenStore;
 use serde_json::Value;
 
+use crate::load::driver::HttpServer;
 use crate::support::human::{Response, http};
 use crate::support::mcp::{ServerHome, config_text};
 
@@ -107,12 +108,12 @@ fn keyward(home: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_keyward"))
+}
+
 fn create_token(home: &Path, name: &str) -> String {
-    let output = keyward(home, &["token", "create", "--name", name]);
-    assert!(output.status.success(), "{output:?}");
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    assert!(token.starts_with("kw_") && token.len() == 46, "{token}");
-    token
+    crate::load::driver::create_token(binary(), home, name)
 }
 
 #[tokio::test]
@@ -126,37 +127,8 @@ async fn no_wrong_or_revoked_token_gets_in_and_no_token_reaches_the_log_or_the_d
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(listed["tokens"].as_array().unwrap().len(), 3);
 
-    let logs = tempfile::tempdir().unwrap();
-    let stderr_path = logs.path().join("stderr.log");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
-        .arg("--home")
-        .arg(home.path())
-        .args(["serve", "--http", "127.0.0.1:0"])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "trace")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let url = {
-        let mut found = None;
-        for _ in 0..200 {
-            let log = std::fs::read_to_string(&stderr_path).unwrap();
-            found = log
-                .lines()
-                .find_map(|l| l.strip_prefix("keyward: MCP over HTTP at "))
-                .and_then(|rest| rest.split_whitespace().next())
-                .map(str::to_owned);
-            if found.is_some() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        found.expect("the server says where it listens")
-    };
+    let server = HttpServer::start_logging(binary(), home.path(), "trace");
+    let url = server.url.clone();
     let metadata = url.replace("/mcp", "/.well-known/oauth-protected-resource/mcp");
 
     let (alpha2, beta2, gamma2, wrong2, url2, home_path) = (
@@ -224,8 +196,7 @@ async fn no_wrong_or_revoked_token_gets_in_and_no_token_reaches_the_log_or_the_d
     })
     .await;
 
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
+    let (_, log) = blocking(move || server.stop()).await;
     // Who may reach the wallet is in the audit log, by token name; the chain verifies.
     let audit = std::fs::read_to_string(home.path().join(keyward::audit::LOG_FILE)).unwrap();
     let changes: Vec<Value> = audit
@@ -244,9 +215,8 @@ async fn no_wrong_or_revoked_token_gets_in_and_no_token_reaches_the_log_or_the_d
         ]
     );
     assert!(keyward(home.path(), &["audit", "verify"]).status.success());
-    let log = std::fs::read(&stderr_path).unwrap();
     assert!(log.len() > 10_000, "trace logging ran: {} bytes", log.len());
-    let mut searched = vec![("the stderr log".to_owned(), log)];
+    let mut searched = vec![("the stderr log".to_owned(), log.into_bytes())];
     for (file, bytes) in crate::support::files_under(home.path()) {
         searched.push((file.display().to_string(), bytes));
     }

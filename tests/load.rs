@@ -10,7 +10,7 @@
 //! information, never asserting them: this is a debug build on a shared machine. `cargo bench
 //! --bench http` measures the release build against its floors.
 
-mod driver;
+pub(crate) mod driver;
 
 use std::path::Path;
 

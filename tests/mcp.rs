@@ -54,23 +54,7 @@ async fn both_protocol_generations_name_keyward_and_serve_the_same_tools() {
         client.cancel().await.unwrap();
     }
     assert_eq!(names[0], names[1]);
-    assert_eq!(
-        names[0],
-        [
-            "wallet_accounts",
-            "wallet_balances",
-            "wallet_token_info",
-            "wallet_chain_info",
-            "wallet_transaction_status",
-            "wallet_transfer",
-            "wallet_approve_token",
-            "wallet_revoke_approval",
-            "wallet_sign_message",
-            "wallet_sign_typed_data",
-            "wallet_contract_call",
-            "wallet_request_status"
-        ]
-    );
+    assert_eq!(names[0], crate::support::mcp::TOOL_NAMES);
 }
 
 #[tokio::test]

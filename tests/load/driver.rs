@@ -69,19 +69,27 @@ fn own_addresses(home: &Path) -> Vec<String> {
 /// `count` new bearer tokens for `home`, made by `keyward token create` as a user would.
 pub(crate) fn create_tokens(binary: &Path, home: &Path, prefix: &str, count: usize) -> Vec<String> {
     (0..count)
-        .map(|n| {
-            let output = Command::new(binary)
-                .arg("--home")
-                .arg(home)
-                .args(["token", "create", "--name", &format!("{prefix}-{n}")])
-                .env_clear()
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
-            assert!(output.status.success(), "token create failed: {output:?}");
-            String::from_utf8(output.stdout).unwrap().trim().to_owned()
-        })
+        .map(|n| create_token(binary, home, &format!("{prefix}-{n}")))
         .collect()
+}
+
+/// One new bearer token named `name`: what `keyward token create` prints alone on stdout.
+pub(crate) fn create_token(binary: &Path, home: &Path, name: &str) -> String {
+    let output = Command::new(binary)
+        .arg("--home")
+        .arg(home)
+        .args(["token", "create", "--name", name])
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "token create failed: {output:?}");
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(
+        token.starts_with("kw_") && token.len() == 46,
+        "not a token: {token}"
+    );
+    token
 }
 
 /// `keyward serve --http 127.0.0.1:0` as a child process, its stderr collected.
@@ -94,12 +102,17 @@ pub(crate) struct HttpServer {
 
 impl HttpServer {
     pub(crate) fn start(binary: &Path, home: &Path) -> Self {
+        Self::start_logging(binary, home, "warn")
+    }
+
+    /// As [`HttpServer::start`], logging at `level` (`RUST_LOG`).
+    pub(crate) fn start_logging(binary: &Path, home: &Path, level: &str) -> Self {
         let mut child = Command::new(binary)
             .arg("--home")
             .arg(home)
             .args(["serve", "--http", "127.0.0.1:0"])
             .env_clear()
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", level)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -134,6 +147,11 @@ impl HttpServer {
         self.child.id()
     }
 
+    /// Everything the server wrote to stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
     /// Stops the server with SIGTERM, as a service manager would; returns how it exited and
     /// everything it wrote to stderr.
     pub(crate) fn stop(mut self) -> (ExitStatus, String) {
@@ -144,6 +162,14 @@ impl HttpServer {
         std::thread::sleep(Duration::from_millis(50));
         let stderr = self.stderr.lock().unwrap().clone();
         (status, stderr)
+    }
+}
+
+/// A server a test did not stop (it failed first) is killed, not left running.
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

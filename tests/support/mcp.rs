@@ -67,6 +67,22 @@ macro_rules! over_each_transport {
 }
 pub(crate) use over_each_transport;
 
+/// keyward's tools in the order `tools/list` gives them, as every client must see them.
+pub(crate) const TOOL_NAMES: [&str; 12] = [
+    "wallet_accounts",
+    "wallet_balances",
+    "wallet_token_info",
+    "wallet_chain_info",
+    "wallet_transaction_status",
+    "wallet_transfer",
+    "wallet_approve_token",
+    "wallet_revoke_approval",
+    "wallet_sign_message",
+    "wallet_sign_typed_data",
+    "wallet_contract_call",
+    "wallet_request_status",
+];
+
 /// A keyward home for server tests.
 pub(crate) struct ServerHome {
     pub(crate) dir: tempfile::TempDir,
