@@ -1288,4 +1288,80 @@ mod tests {
             assert!(err.contains(expected), "{table}\n=> {err}");
         }
     }
+
+    #[test]
+    fn the_http_table_takes_its_defaults_and_refuses_bad_values_by_name() {
+        let config = Config::parse(MINIMAL, "k.toml").unwrap();
+        assert_eq!(config.http, HttpSettings::default());
+        let config = Config::parse(
+            &format!(
+                "{MINIMAL}\n[http]\nallowed_hosts = [\"Wallet.Example.com\", \"10.0.0.2\"]\n\
+                 allowed_origins = [\"HTTPS://App.Example.com:443/\"]\nrequests_per_minute = 5\n"
+            ),
+            "k.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            config.http.allowed_hosts,
+            ["wallet.example.com", "10.0.0.2"]
+        );
+        assert_eq!(config.http.allowed_origins, ["https://app.example.com"]);
+        assert_eq!(config.http.requests_per_minute, 5);
+        for (table, expected) in [
+            (
+                "max_body_bytes = 100",
+                "`http.max_body_bytes` must be from 4096",
+            ),
+            (
+                "requests_per_minute = 0",
+                "`http.requests_per_minute` must be from 1",
+            ),
+            (
+                "allowed_hosts = [\"a b\"]",
+                "`http.allowed_hosts[0]` must be a host name",
+            ),
+            (
+                "allowed_origins = [\"https://a.example/x\"]",
+                "`http.allowed_origins[0]` must be an origin",
+            ),
+            (
+                "allowed_origins = [\"ftp://a.example\"]",
+                "`http.allowed_origins[0]`",
+            ),
+            ("tls_certificate = \"c.pem\"", "go together"),
+            ("listen = \"127.0.0.1:1\"", "unknown field `listen`"),
+        ] {
+            let err = Config::parse(&format!("{MINIMAL}\n[http]\n{table}\n"), "k.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{table}\n=> {err}");
+        }
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        /// Whatever follows a valid network, parsing ends in a configuration or an error naming a
+        /// place in the file, never a panic.
+        #[test]
+        fn any_text_after_a_valid_network_parses_or_is_refused_without_a_panic(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "[http]", "[privacy]", "[policy]", "[approval]", "[ledger]", "[log]",
+                        "[[policy.limits]]", "[ledger.emulator]",
+                    ]).prop_map(str::to_owned),
+                    ("[a-z_]{1,24}", "(-?[0-9]{1,20}|\"[^\"\\\\\\n]{0,40}\"|true|false|\\[\\]|\\[\"[a-z.:/0-9]{0,20}\"\\])")
+                        .prop_map(|(key, value)| format!("{key} = {value}")),
+                    ".{0,40}",
+                ],
+                0..12,
+            ),
+        ) {
+            let text = format!("{MINIMAL}\n{}\n", lines.join("\n"));
+            if let Err(err) = Config::parse(&text, "k.toml") {
+                proptest::prop_assert!(err.to_string().starts_with("k.toml"), "{}", err);
+            }
+        }
+    }
 }

@@ -388,4 +388,70 @@ mod tests {
         let err = parsed(&long).block().unwrap_err().to_string();
         assert!(err.len() < 200, "{err}");
     }
+
+    /// Any JSON value, nested a few levels, with the strings and numbers argument readers meet.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,80}".prop_map(Value::from),
+            "(0x)?[0-9a-fA-F]{0,70}".prop_map(Value::from),
+            "[0-9]{0,40}(\\.[0-9]{0,30})?".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+                proptest::collection::btree_map(".{0,12}", inner, 0..6)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// No argument object, however odd, makes a reader panic; every refusal has a message
+        /// short enough to show, naming what was wrong.
+        #[test]
+        fn no_argument_object_panics_a_reader_and_every_refusal_is_short(
+            entries in proptest::collection::vec(
+                (proptest::sample::select(ALLOWED.to_vec()), any_json()),
+                0..6,
+            ),
+            stray in proptest::option::of(".{1,20}"),
+        ) {
+            let mut map: JsonObject = entries
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value))
+                .collect();
+            if let Some(stray) = stray {
+                map.insert(stray, Value::Null);
+            }
+            let arguments = match Arguments::parse(Some(&map), ALLOWED) {
+                Ok(arguments) => arguments,
+                Err(err) => {
+                    let message = err.to_string();
+                    proptest::prop_assert!(!message.is_empty() && message.len() < 400, "{}", message);
+                    return Ok(());
+                }
+            };
+            let messages = [
+                arguments.network().err().map(|e| e.to_string()),
+                arguments.account().err().map(|e| e.to_string()),
+                arguments.selector("account").err().map(|e| e.to_string()),
+                arguments.amount("token").err().map(|e| e.to_string()),
+                arguments.bounded("block", 60).err().map(|e| e.to_string()),
+                arguments.address("token").err().map(|e| e.to_string()),
+                arguments.hash("hash").err().map(|e| e.to_string()),
+                arguments.block().err().map(|e| e.to_string()),
+                arguments.string("network", 64).err().map(|e| e.to_string()),
+            ];
+            for message in messages.into_iter().flatten() {
+                proptest::prop_assert!(!message.is_empty() && message.len() < 400, "{}", message);
+            }
+        }
+    }
 }
