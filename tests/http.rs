@@ -4,14 +4,15 @@
 //! The log test runs the real binary at trace level; the others bind the server in-process.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use keyward::http::tokens::TokenStore;
 use serde_json::Value;
 
+use crate::funds::human;
 use crate::load::driver::HttpServer;
 use crate::support::human::{Response, http};
+use crate::support::keyward_command;
 use crate::support::mcp::{ServerHome, config_text};
 
 /// An `initialize` request body, as any ≤2025-11-25 client sends first.
@@ -93,17 +94,11 @@ async fn serve(home: &ServerHome, store: Arc<TokenStore>, listen: &str) -> Strin
     url
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(work).await.unwrap()
-}
-
 fn keyward(home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keyward"))
+    keyward_command()
         .arg("--home")
         .arg(home)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .output()
         .unwrap()
 }
@@ -131,18 +126,12 @@ async fn no_wrong_or_revoked_token_gets_in_and_no_token_reaches_the_log_or_the_d
     let url = server.url.clone();
     let metadata = url.replace("/mcp", "/.well-known/oauth-protected-resource/mcp");
 
-    let (alpha2, beta2, gamma2, wrong2, url2, home_path) = (
-        alpha.clone(),
-        beta.clone(),
-        gamma.clone(),
-        wrong.clone(),
-        url.clone(),
-        home.path().to_owned(),
-    );
-    blocking(move || {
-        let (url, alpha, beta, gamma, wrong) = (url2, alpha2, beta2, gamma2, wrong2);
+    let tokens = [alpha, beta, gamma, wrong];
+    let (held, home_path) = (tokens.clone(), home.path().to_owned());
+    human(move || {
+        let [alpha, beta, gamma, wrong] = &held;
         assert_challenge(&post(&url, None, &[], INITIALIZE), &metadata, false);
-        assert_challenge(&post(&url, Some(&wrong), &[], INITIALIZE), &metadata, true);
+        assert_challenge(&post(&url, Some(wrong), &[], INITIALIZE), &metadata, true);
         assert_challenge(
             &post(
                 &url,
@@ -164,20 +153,20 @@ async fn no_wrong_or_revoked_token_gets_in_and_no_token_reaches_the_log_or_the_d
             serde_json::json!(["header"])
         );
 
-        let opened = post(&url, Some(&alpha), &[], INITIALIZE);
+        let opened = post(&url, Some(alpha), &[], INITIALIZE);
         assert_eq!(opened.status, 200, "{}", opened.body);
         assert_eq!(message(&opened)["result"]["serverInfo"]["name"], "keyward");
 
         // Revoked from another process: refused from the next request on; the others still work.
         let output = keyward(&home_path, &["token", "revoke", "alpha"]);
         assert!(output.status.success(), "{output:?}");
-        assert_challenge(&post(&url, Some(&alpha), &[], INITIALIZE), &metadata, true);
+        assert_challenge(&post(&url, Some(alpha), &[], INITIALIZE), &metadata, true);
         let output = keyward(&home_path, &["token", "revoke", "alpha"]);
         assert!(!output.status.success());
         assert!(String::from_utf8_lossy(&output.stderr).contains("no token is named `alpha`"));
 
         // A session belongs to the token that opened it.
-        let opened = post(&url, Some(&gamma), &[], INITIALIZE);
+        let opened = post(&url, Some(gamma), &[], INITIALIZE);
         assert_eq!(opened.status, 200, "{}", opened.body);
         let session = opened.header("mcp-session-id").unwrap().to_owned();
         let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
@@ -185,9 +174,9 @@ async fn no_wrong_or_revoked_token_gets_in_and_no_token_reaches_the_log_or_the_d
             ("Mcp-Session-Id", session.as_str()),
             ("MCP-Protocol-Version", "2025-11-25"),
         ];
-        let stolen = post(&url, Some(&beta), &headers, list);
+        let stolen = post(&url, Some(beta), &headers, list);
         assert_eq!(stolen.status, 404, "{}", stolen.body);
-        let own = post(&url, Some(&gamma), &headers, list);
+        let own = post(&url, Some(gamma), &headers, list);
         assert_eq!(own.status, 200, "{}", own.body);
         assert_eq!(
             message(&own)["result"]["tools"].as_array().unwrap().len(),
@@ -196,7 +185,7 @@ async fn no_wrong_or_revoked_token_gets_in_and_no_token_reaches_the_log_or_the_d
     })
     .await;
 
-    let (_, log) = blocking(move || server.stop()).await;
+    let (_, log) = human(move || server.stop()).await;
     // Who may reach the wallet is in the audit log, by token name; the chain verifies.
     let audit = std::fs::read_to_string(home.path().join(keyward::audit::LOG_FILE)).unwrap();
     let changes: Vec<Value> = audit
@@ -220,12 +209,7 @@ async fn no_wrong_or_revoked_token_gets_in_and_no_token_reaches_the_log_or_the_d
     for (file, bytes) in crate::support::files_under(home.path()) {
         searched.push((file.display().to_string(), bytes));
     }
-    for (name, token) in [
-        ("alpha", &alpha),
-        ("beta", &beta),
-        ("gamma", &gamma),
-        ("wrong", &wrong),
-    ] {
+    for (name, token) in ["alpha", "beta", "gamma", "wrong"].iter().zip(&tokens) {
         // The random part is what must not leak; `kw_` alone is no secret.
         let needle = &token.as_bytes()[3..];
         for (place, bytes) in &searched {
@@ -250,7 +234,7 @@ async fn foreign_hosts_and_origins_get_403_before_any_token_is_asked_for() {
     );
     let url = serve(&home, store, "127.0.0.1:0").await;
     let token = tokens[0].clone();
-    blocking(move || {
+    human(move || {
         let authority = url.trim_start_matches("http://").trim_end_matches("/mcp");
         let port = authority.rsplit(':').next().unwrap();
         let evil_host = format!("evil.example.com:{port}");
@@ -337,7 +321,7 @@ async fn a_body_over_the_limit_gets_413_and_each_token_has_its_own_rate() {
         &["one", "two"],
     );
     let url = serve(&home, store, "127.0.0.1:0").await;
-    blocking(move || {
+    human(move || {
         let padding = "x".repeat(5000);
         let large = INITIALIZE.replace("door-test", &padding);
         let refused = post(&url, Some(&tokens[1]), &[], &large);
@@ -485,10 +469,9 @@ async fn off_loopback_mcp_is_served_over_tls_to_a_client_that_trusts_the_certifi
     let untrusting = reqwest::Client::builder().no_proxy().build().unwrap();
     assert!(untrusting.post(&url).body(INITIALIZE).send().await.is_err());
     let plain = format!("http://localhost:{port}/mcp");
-    let plain = blocking(move || {
-        std::panic::catch_unwind(|| post(&plain, None, &[], INITIALIZE).status).ok()
-    })
-    .await;
+    let plain =
+        human(move || std::panic::catch_unwind(|| post(&plain, None, &[], INITIALIZE).status).ok())
+            .await;
     assert_ne!(plain, Some(200));
     assert_ne!(plain, Some(401));
 }

@@ -96,17 +96,19 @@ pub(super) fn serve(
                 "keyward: MCP over HTTP at {} (approval page at http://{page}/)",
                 bound.url()
             );
-            let (stopping, stop) = tokio::sync::watch::channel(false);
-            let shutdown = async move {
-                let signal = stop_signal().await;
-                tracing::info!("stopping on {signal}");
-                let _ = stopping.send(true);
+            let stopping = tokio_util::sync::CancellationToken::new();
+            let shutdown = {
+                let stopping = stopping.clone();
+                async move {
+                    let signal = stop_signal().await;
+                    tracing::info!("stopping on {signal}");
+                    stopping.cancel();
+                }
             };
-            let mut stop = stop;
             // Graceful shutdown closes every session; a client that holds its stream open past
             // the grace period is cut off.
             let deadline = async move {
-                let _ = stop.wait_for(|stopping| *stopping).await;
+                stopping.cancelled().await;
                 tokio::time::sleep(HTTP_SHUTDOWN_GRACE).await;
             };
             tokio::select! {

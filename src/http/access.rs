@@ -63,20 +63,16 @@ impl Access {
         }
     }
 
-    /// The host named by a `Host` header, if it is one of ours.
-    fn own_host<'a>(&self, value: &'a str) -> Option<&'a str> {
-        let authority: axum::http::uri::Authority = value.parse().ok()?;
-        if authority.as_str().contains('@') {
-            return None;
-        }
+    /// Whether a `Host` header names this server.
+    fn is_own_host(&self, value: &str) -> bool {
+        let Ok(authority) = value.parse::<axum::http::uri::Authority>() else {
+            return false;
+        };
         let host = authority
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
-        self.hosts
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(host))
-            .then_some(value)
+        !authority.as_str().contains('@') && self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
 
     /// Whether `origin` is this server's own (its scheme and one of its hosts, on any port, as
@@ -158,8 +154,9 @@ pub(super) async fn check_host_and_origin(
     let headers = request.headers();
     let host = headers
         .get(header::HOST)
-        .and_then(|value| value.to_str().ok());
-    let Some(host) = host.and_then(|host| access.own_host(host)) else {
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| access.is_own_host(host));
+    let Some(host) = host else {
         tracing::info!("refused an HTTP request naming a host that is not this server's");
         return refuse(
             StatusCode::FORBIDDEN,
@@ -224,6 +221,14 @@ fn with_host(mut request: Request, host: String) -> Request {
     request
 }
 
+fn checked_host(request: &Request) -> String {
+    request
+        .extensions()
+        .get::<CheckedHost>()
+        .map(|h| h.0.clone())
+        .unwrap_or_default()
+}
+
 fn cors(headers: &mut HeaderMap, origin: HeaderValue) {
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
     headers.insert(header::VARY, HeaderValue::from_static("Origin"));
@@ -239,11 +244,7 @@ pub(super) async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let host = request
-        .extensions()
-        .get::<CheckedHost>()
-        .map(|h| h.0.clone())
-        .unwrap_or_default();
+    let host = checked_host(&request);
     let presented = bearer(request.headers());
     let name = match &presented {
         Bearer::Missing => return unauthorized(&access, &host, false),
@@ -385,41 +386,33 @@ fn unauthorized(access: &Access, host: &str, invalid: bool) -> Response {
 /// RFC 9728 protected-resource metadata. keyward has no authorization server: tokens are made
 /// by `keyward token create`, so the document names none.
 pub(super) async fn metadata(State(access): State<Arc<Access>>, request: Request) -> Response {
-    let host = request
-        .extensions()
-        .get::<CheckedHost>()
-        .map(|h| h.0.clone())
-        .unwrap_or_default();
+    let host = checked_host(&request);
     let body = json!({
         "resource": format!("{}{}", access.base_url(&host), super::MCP_PATH),
         "resource_name": "keyward wallet (MCP)",
         "bearer_methods_supported": ["header"],
         "resource_documentation": "https://github.com/keyward/keyward#mcp-over-http",
     });
+    json_response(StatusCode::OK, &body, "max-age=300")
+}
+
+fn refuse(status: StatusCode, kind: &str, message: &str) -> Response {
+    json_response(
+        status,
+        &json!({ "error": kind, "message": message }),
+        "no-store",
+    )
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value, cache: &'static str) -> Response {
     let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("max-age=300"),
-    );
-    response
-}
-
-fn refuse(status: StatusCode, kind: &str, message: &str) -> Response {
-    let body = json!({ "error": kind, "message": message }).to_string();
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response
 }
 
@@ -479,7 +472,7 @@ mod tests {
             "LOCALHOST",
             "[::1]:8645",
         ] {
-            assert!(access.own_host(host).is_some(), "{host}");
+            assert!(access.is_own_host(host), "{host}");
         }
         for host in [
             "evil.example.com",
@@ -488,7 +481,7 @@ mod tests {
             "user@127.0.0.1",
             "",
         ] {
-            assert!(access.own_host(host).is_none(), "{host}");
+            assert!(!access.is_own_host(host), "{host}");
         }
     }
 
