@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use tokio::signal::unix::Signal;
 
 use super::password::read_password_file;
 use crate::config::Config;
@@ -73,6 +74,9 @@ pub(super) fn serve(
     let mut desk = None;
     let mut stopped = LockReason::Shutdown;
     let served = runtime.block_on(async {
+        // Watch for signals before anything else opens: a SIGTERM that comes while the page is
+        // starting must lock and exit, not kill the process with the default action.
+        let mut signals = StopSignals::install();
         let settings = config.http.clone();
         let server = Server::new(config, home)?;
         desk = Some(server.desk().clone());
@@ -100,7 +104,7 @@ pub(super) fn serve(
             let shutdown = {
                 let stopping = stopping.clone();
                 async move {
-                    let signal = stop_signal().await;
+                    let signal = signals.next().await;
                     tracing::info!("stopping on {signal}");
                     stopping.cancel();
                 }
@@ -123,7 +127,7 @@ pub(super) fn serve(
                 stopped = LockReason::StdinClosed;
                 served
             }
-            signal = stop_signal() => {
+            signal = signals.next() => {
                 tracing::info!("stopping on {signal}");
                 Ok(())
             }
@@ -136,22 +140,41 @@ pub(super) fn serve(
     served
 }
 
-/// Resolves when the process is asked to stop: SIGTERM (service managers), SIGINT (Ctrl-C) or
-/// SIGHUP (the terminal went away). A signal that cannot be watched is simply not waited for.
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let watch = |kind: SignalKind, name: &'static str| async move {
-        match signal(kind) {
-            Ok(mut stream) => {
-                stream.recv().await;
-                name
-            }
-            Err(_) => std::future::pending().await,
+/// The signals that ask the process to stop: SIGTERM (service managers), SIGINT (Ctrl-C) and
+/// SIGHUP (the terminal went away). Installing them replaces the default action, which would end
+/// the process without locking. A signal that cannot be watched is simply not waited for.
+struct StopSignals {
+    term: Option<Signal>,
+    int: Option<Signal>,
+    hup: Option<Signal>,
+}
+
+impl StopSignals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Self {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
         }
-    };
-    tokio::select! {
-        name = watch(SignalKind::terminate(), "SIGTERM") => name,
-        name = watch(SignalKind::interrupt(), "SIGINT") => name,
-        name = watch(SignalKind::hangup(), "SIGHUP") => name,
+    }
+
+    /// Resolves with the name of the first stop signal to arrive.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            name = arrival(self.term.as_mut(), "SIGTERM") => name,
+            name = arrival(self.int.as_mut(), "SIGINT") => name,
+            name = arrival(self.hup.as_mut(), "SIGHUP") => name,
+        }
+    }
+}
+
+async fn arrival(signal: Option<&mut Signal>, name: &'static str) -> &'static str {
+    match signal {
+        Some(signal) => {
+            signal.recv().await;
+            name
+        }
+        None => std::future::pending().await,
     }
 }
