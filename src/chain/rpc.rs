@@ -5,7 +5,7 @@
 //! another chain's data, and the check costs no extra round trip. Errors name the network and the
 //! redacted RPC URL, never the URL itself (reqwest's own errors print it, so they are translated).
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::ChainError;
@@ -29,6 +29,30 @@ impl Call {
         Self { method, params }
     }
 }
+
+/// One request of a batch as it is written, borrowing its call. Serializing these copies no
+/// parameters and builds no JSON tree, which a `json!` object per request did on every read.
+#[derive(serde::Serialize)]
+struct WireRequest<'a> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    params: &'a Value,
+}
+
+impl<'a> WireRequest<'a> {
+    fn new(id: u64, method: &'a str, params: &'a Value) -> Self {
+        Self {
+            jsonrpc: "2.0",
+            id,
+            method,
+            params,
+        }
+    }
+}
+
+/// `eth_chainId` takes no parameters.
+static NO_PARAMS: Value = Value::Array(Vec::new());
 
 /// An error object the node returned for one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,15 +121,9 @@ impl Rpc {
             .next_id
             .fetch_add(calls.len() as u64 + 1, Ordering::Relaxed);
         let mut requests = Vec::with_capacity(calls.len() + 1);
-        requests
-            .push(json!({"jsonrpc": "2.0", "id": first, "method": "eth_chainId", "params": []}));
-        for (offset, call) in calls.iter().enumerate() {
-            requests.push(json!({
-                "jsonrpc": "2.0",
-                "id": first + 1 + offset as u64,
-                "method": call.method,
-                "params": call.params,
-            }));
+        requests.push(WireRequest::new(first, "eth_chainId", &NO_PARAMS));
+        for (id, call) in (first + 1..).zip(calls) {
+            requests.push(WireRequest::new(id, call.method, &call.params));
         }
         // Refcounted, so keeping it for the retry below copies nothing.
         let body =
@@ -267,6 +285,20 @@ pub fn parse_bytes(value: &Value) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_request_is_written_as_json_rpc_2_with_its_parameters() {
+        let params = json!([{"to": "0x01", "data": "0x70a08231"}, "latest"]);
+        let batch = [
+            WireRequest::new(7, "eth_chainId", &NO_PARAMS),
+            WireRequest::new(8, "eth_call", &params),
+        ];
+        assert_eq!(
+            serde_json::to_string(&batch).unwrap(),
+            r#"[{"jsonrpc":"2.0","id":7,"method":"eth_chainId","params":[]},{"jsonrpc":"2.0","id":8,"method":"eth_call","params":[{"data":"0x70a08231","to":"0x01"},"latest"]}]"#
+        );
+    }
 
     #[test]
     fn quantities_parse_strictly() {
