@@ -16,32 +16,20 @@
 //! server's. The rate limit is raised in this home's configuration: the sequential client alone
 //! makes more calls than a token's default 600 a minute.
 #![expect(clippy::print_stdout, reason = "a benchmark prints its table")]
-#![expect(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
-
-#[path = "../tests/support/anvil.rs"]
-#[expect(
-    dead_code,
-    reason = "the benchmark uses a part of the tests' Anvil helper"
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops on any failure"
 )]
-mod anvil;
-#[path = "../tests/load/driver.rs"]
-#[expect(
-    dead_code,
-    reason = "the benchmark uses a part of the driver the tests share"
-)]
-mod driver;
 
-/// Where the shared files look for the Anvil helper, as in the test binary.
-mod support {
-    pub(crate) use super::anvil;
-}
+#[expect(dead_code, reason = "each benchmark uses a part of the shared helpers")]
+mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 
-use driver::{Client, Expected, HttpServer, RawBalances, Run};
-use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientLifecycleMode, ClientServiceExt};
+use common::driver::{self, Expected, HttpServer, RawBalances, Run};
+use common::{connect_stdio, support};
+use rmcp::ClientLifecycleMode;
 
 const CLIENTS: usize = 16;
 const ROUNDS: usize = 4;
@@ -49,18 +37,6 @@ const ROUNDS: usize = 4;
 const LOAD_CALLS: usize = 500;
 const SEQUENTIAL_CALLS: usize = 200;
 const RSS_TARGET_KIB: u64 = 40 * 1024;
-
-/// The Anvil helper's way to find Foundry's binaries (`npm ci --prefix anvil` installs them).
-fn foundry_tool(name: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("anvil/node_modules/.bin")
-        .join(name);
-    assert!(
-        path.exists(),
-        "{name} is not installed: run `npm ci --prefix anvil`"
-    );
-    Some(path)
-}
 
 /// The series of one row: its calls, and the server CPU they took (when there is a server).
 #[derive(Default)]
@@ -71,9 +47,7 @@ struct Row {
 
 impl Row {
     fn add(&mut self, run: Run, server_cpu_nanos: u64) {
-        self.run.latencies.extend(run.latencies);
-        self.run.errors.extend(run.errors);
-        self.run.elapsed += run.elapsed;
+        common::extend_run(&mut self.run, run);
         self.server_cpu_nanos += server_cpu_nanos;
     }
 
@@ -98,24 +72,6 @@ impl Row {
     }
 }
 
-/// keyward serve over stdio, as an MCP host runs it; returns the client and the server's pid.
-async fn connect_stdio(binary: &Path, home: &Path) -> (Client, u32) {
-    let mut command = tokio::process::Command::new(binary);
-    command
-        .arg("--home")
-        .arg(home)
-        .arg("serve")
-        .env_clear()
-        .env("RUST_LOG", "warn");
-    let (transport, _) = TokioChildProcess::builder(command)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = transport.id().unwrap();
-    let client = ().serve_with_lifecycle(transport, ClientLifecycleMode::Initialize).await.unwrap();
-    (client, pid)
-}
-
 /// Which series a step of a round measures.
 #[derive(Clone, Copy)]
 enum Series {
@@ -135,7 +91,7 @@ const ORDER: [Series; 5] = [
 ];
 
 fn main() {
-    let anvil = anvil::Anvil::start(None, 31337).unwrap();
+    let anvil = support::anvil::Anvil::start(None, 31337).unwrap();
     anvil.deploy_tokens();
     let binary = Path::new(env!("CARGO_BIN_EXE_keyward"));
     let (http_home, stdio_home) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -166,7 +122,7 @@ fn main() {
         )
         .await
         .unwrap();
-        let (stdio, stdio_pid) = connect_stdio(binary, stdio_home.path()).await;
+        let (stdio, stdio_pid) = connect_stdio(stdio_home.path()).await;
 
         let expected = &expected;
         let checked = |client| driver::checked_balances(client, expected);

@@ -175,10 +175,15 @@ impl Drop for HttpServer {
 
 /// Peak resident memory (VmHWM) of a live process, in KiB.
 pub(crate) fn peak_rss_kib(pid: u32) -> u64 {
+    memory_kib(pid, "VmHWM")
+}
+
+/// One memory figure of a live process's /proc status (`VmHWM`, `VmRSS`, ...), in KiB.
+pub(crate) fn memory_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|value| value.trim().trim_end_matches(" kB").parse().ok())
         .unwrap()
 }
