@@ -159,7 +159,7 @@ pub enum ApprovalError {
         "keyward could not record the approval ({0}), so nothing was approved or signed: free \
          disk space or make the state directory writable, then approve again"
     )]
-    NotRecorded(StoreError),
+    NotRecorded(String),
 
     #[error("keyward failed internally: {0}")]
     Internal(String),
@@ -564,52 +564,29 @@ impl Desk {
         let id = request.id.as_str();
         // The limits again, now that earlier requests may have been approved.
         let movements: Vec<Movement<'_>> = request.spends.iter().map(Spend::movement).collect();
-        if !movements.is_empty() {
-            if let Err(refusal) =
+        if !movements.is_empty()
+            && let Err(refusal) =
                 policy::check_all_limits(&self.config, &self.ledger, &movements, now)
-            {
-                self.store.transition(id, State::Rejected, now, |r| {
-                    r.reason = Some(format!("refused by policy: {refusal}"));
-                })?;
-                self.release_nonce(&request);
-                self.log(
-                    Kind::PolicyDenied,
-                    Some(id),
-                    json!({ "rule": refusal.rule(), "at": "approval" }),
-                );
-                return Err(ApprovalError::Policy(refusal));
-            }
-            self.ledger
-                .record(&movements, id, now)
-                .map_err(|err| ApprovalError::Internal(err.to_string()))?;
+        {
+            self.log(
+                Kind::PolicyDenied,
+                Some(id),
+                json!({ "rule": refusal.rule(), "at": "approval" }),
+            );
+            self.store.transition(id, State::Rejected, now, |r| {
+                r.reason = Some(format!("refused by policy: {refusal}"));
+            })?;
+            self.release_nonce(&request);
+            return Err(ApprovalError::Policy(refusal));
         }
-        if !request.counterparty.is_zero() {
-            self.ledger
-                .remember(&request.network, request.counterparty)
-                .map_err(|err| ApprovalError::Internal(err.to_string()))?;
-        }
-
-        if request.signs != Signs::Transaction {
-            let message = request.message()?;
-            let approved_request = self.record_approval(&request, now)?;
-            let approved = Approved::new(message, request.digest, request.id.clone());
-            let desk = self.clone();
-            tokio::spawn(desk.sign_message(approved));
-            return Ok(approved_request);
-        }
-        let tx = request.unsigned()?;
-        let approved_request = self.record_approval(&request, now)?;
-        let approved = Approved::new(tx, request.digest, request.id.clone());
-        let desk = self.clone();
-        tokio::spawn(async move { desk.dispatch(approved).await });
-        Ok(approved_request)
-    }
-
-    /// Writes the approval to the audit log, then to the store. Nothing is signed unless both
-    /// hold it; an approval recorded in the audit log but not in the store is followed there by
-    /// an entry saying it did not take effect.
-    fn record_approval(&self, request: &Request, now: u64) -> Result<Request, ApprovalError> {
-        let id = request.id.as_str();
+        // What will be signed, decoded and checked against its digest before anything is
+        // recorded.
+        let payload = if request.signs == Signs::Transaction {
+            Ok(request.unsigned()?)
+        } else {
+            Err(request.message()?)
+        };
+        // The audit entry first: an approval the audit log cannot record does not happen.
         self.audit
             .record(
                 Kind::Approved,
@@ -617,9 +594,9 @@ impl Desk {
                 json!({ "digest": request.digest }),
             )
             .map_err(ApprovalError::Unrecorded)?;
-        self.store
-            .transition(id, State::Approved, now, |_| {})
-            .map_err(|err| {
+        let approved_request = self
+            .record_approval(&request, &movements, now)
+            .inspect_err(|_| {
                 self.log(
                     Kind::Failed,
                     Some(id),
@@ -628,10 +605,45 @@ impl Desk {
                         "state": request.state.name(),
                     }),
                 );
-                match err {
-                    StoreError::File(_) => ApprovalError::NotRecorded(err),
-                    other => ApprovalError::Store(other),
-                }
+            })?;
+        let desk = self.clone();
+        match payload {
+            Ok(tx) => {
+                let approved = Approved::new(tx, request.digest, request.id.clone());
+                tokio::spawn(async move { desk.dispatch(approved).await });
+            }
+            Err(message) => {
+                let approved = Approved::new(message, request.digest, request.id.clone());
+                tokio::spawn(desk.sign_message(approved));
+            }
+        }
+        Ok(approved_request)
+    }
+
+    /// Records an approval whose audit entry is written: the spend ledger, the counterparty, and
+    /// the request's new state. Nothing is signed unless all of them hold.
+    fn record_approval(
+        &self,
+        request: &Request,
+        movements: &[Movement<'_>],
+        now: u64,
+    ) -> Result<Request, ApprovalError> {
+        let id = request.id.as_str();
+        let unwritable =
+            |err: policy::ledger::LedgerError| ApprovalError::NotRecorded(err.to_string());
+        if !movements.is_empty() {
+            self.ledger.record(movements, id, now).map_err(unwritable)?;
+        }
+        if !request.counterparty.is_zero() {
+            self.ledger
+                .remember(&request.network, request.counterparty)
+                .map_err(unwritable)?;
+        }
+        self.store
+            .transition(id, State::Approved, now, |_| {})
+            .map_err(|err| match err {
+                StoreError::File(_) => ApprovalError::NotRecorded(err.to_string()),
+                other => ApprovalError::Store(other),
             })
     }
 
