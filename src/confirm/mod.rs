@@ -699,18 +699,6 @@ impl Desk {
         let Ok(request) = self.store.get(&id) else {
             return;
         };
-        // Nothing is signed for an RPC that serves another chain, or none.
-        let checked = match self.chain(&request.network) {
-            Some(chain) => chain.check().await.map_err(|err| err.to_string()),
-            None => Err("its network is no longer configured".to_owned()),
-        };
-        if let Err(problem) = checked {
-            self.fail(
-                &request,
-                &format!("{problem}; nothing was signed, so nothing was sent: ask again"),
-            );
-            return;
-        }
         let signed = self
             .sign(&request, move |signer| signer.sign_transaction(&approved))
             .await;
