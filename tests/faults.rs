@@ -423,9 +423,9 @@ mod broadcast_never_reached {
 }
 
 /// An RPC that switches chains is refused at every step: at prepare, and after the approval
-/// before anything is signed or sent.
+/// before anything is sent.
 #[tokio::test]
-async fn a_switched_chain_id_stops_a_transfer_before_anything_is_signed_or_sent() {
+async fn a_switched_chain_id_stops_a_transfer_before_anything_is_sent() {
     let Some(mut rig) = FaultRig::start().await else {
         return;
     };
