@@ -342,18 +342,25 @@ impl AuditLog {
             detail: &detail,
             prev: &tail.hash,
         })?;
-        // One write to an O_APPEND file, under the lock: the line lands whole at the end.
-        let written = file
-            .write(&line)
-            .map_err(io_error("append to", &log_path))?;
-        if written != line.len() {
-            return Err(io_error("append to", &log_path)(io::Error::new(
+        // One write to an O_APPEND file, under the lock: the line lands whole at the end, or
+        // (a full disk, a file size limit) part of it is cut off again, so a failed append never
+        // leaves a damaged last line that would stop every later one.
+        let end = file
+            .metadata()
+            .map_err(io_error("inspect", &log_path))?
+            .len();
+        let appended = match file.write(&line) {
+            Ok(written) if written == line.len() => file.sync_data(),
+            Ok(written) => Err(io::Error::new(
                 io::ErrorKind::WriteZero,
                 format!("only {written} of {} bytes were written", line.len()),
-            )));
+            )),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = appended {
+            let _ = file.set_len(end);
+            return Err(io_error("append to", &log_path)(err));
         }
-        file.sync_data()
-            .map_err(io_error("flush to disk", &log_path))?;
 
         let next = Head {
             entries: tail.entries + 1,

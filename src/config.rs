@@ -18,6 +18,8 @@ use crate::files;
 
 /// Configuration files are small; anything larger is a mistake.
 const MAX_CONFIG_SIZE: u64 = 1 << 20;
+/// How long one JSON-RPC request may take (`networks[].rpc_timeout_seconds`).
+const DEFAULT_RPC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 /// The approval page's default address: loopback, a fixed port so a bookmark keeps working.
 const DEFAULT_APPROVAL_LISTEN: &str = "127.0.0.1:7423";
 /// How long the unlocked vault may sit unused before it is locked: 15 minutes.
@@ -74,6 +76,8 @@ pub struct Network {
     pub name: String,
     pub chain_id: u64,
     pub rpc_url: RpcUrl,
+    /// How long one JSON-RPC request may take before keyward gives up on it.
+    pub rpc_timeout: std::time::Duration,
     pub tokens: Vec<TokenConfig>,
 }
 
@@ -726,6 +730,7 @@ mod raw {
         name: String,
         chain_id: u64,
         rpc_url: String,
+        rpc_timeout_seconds: Option<u64>,
         #[serde(default)]
         tokens: Vec<Token>,
     }
@@ -862,6 +867,16 @@ mod raw {
                 }
                 let rpc_url =
                     RpcUrl::parse(&network.rpc_url).map_err(|p| invalid(key("rpc_url"), p))?;
+                let rpc_timeout = match network.rpc_timeout_seconds {
+                    None => DEFAULT_RPC_TIMEOUT,
+                    Some(seconds @ 1..=300) => std::time::Duration::from_secs(seconds),
+                    Some(_) => {
+                        return Err(invalid(
+                            key("rpc_timeout_seconds"),
+                            "must be from 1 to 300".into(),
+                        ));
+                    }
+                };
                 let mut tokens: Vec<TokenConfig> = Vec::with_capacity(network.tokens.len());
                 for (t, token) in network.tokens.into_iter().enumerate() {
                     let key = |field: &str| format!("networks[{n}].tokens[{t}].{field}");
@@ -908,6 +923,7 @@ mod raw {
                     name: network.name,
                     chain_id: network.chain_id,
                     rpc_url,
+                    rpc_timeout,
                     tokens,
                 });
             }

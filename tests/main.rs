@@ -15,6 +15,7 @@ mod cli;
 mod conformance;
 mod elicitation;
 mod external;
+mod faults;
 mod funds;
 mod http;
 mod injection;

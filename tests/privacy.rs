@@ -249,7 +249,8 @@ async fn a_node_refusing_the_broadcast_is_reported_in_keywards_words_with_its_ow
     let reason = settled["reason"].as_str().unwrap();
     assert!(
         reason.starts_with("the node refused the transaction (error ")
-            && reason.ends_with("what it said is in node_message"),
+            && reason.contains("what it said is in node_message")
+            && reason.ends_with("so nothing was sent: ask again"),
         "{reason}"
     );
     let said = &settled["node_message"];

@@ -30,14 +30,21 @@ pub enum ChainError {
         reason: &'static str,
     },
 
-    #[error("the RPC of network \"{network}\" at {url} answered HTTP {status}")]
+    #[error(
+        "the RPC of network \"{network}\" at {url} answered HTTP {status}; the next call tries \
+         again: if it keeps failing, check the node and rpc_url"
+    )]
     Http {
         network: String,
         url: RpcUrl,
         status: u16,
     },
 
-    #[error("the RPC of network \"{network}\" at {url} sent an unusable answer: {problem}")]
+    #[error(
+        "the RPC of network \"{network}\" at {url} sent an unusable answer: {problem}; the next \
+         call tries again: if it keeps happening, check that rpc_url points at an Ethereum \
+         JSON-RPC node"
+    )]
     BadResponse {
         network: String,
         url: RpcUrl,

@@ -77,6 +77,29 @@ impl NonceBook {
         }
     }
 
+    /// Whether keyward has handed out nonces from `chain_pending` on that it neither holds nor
+    /// got back: used, as far as keyward knows, though the chain does not count them.
+    pub fn ahead_of(&self, chain_id: u64, address: Address, chain_pending: u64) -> bool {
+        let accounts = self.lock();
+        accounts.get(&(chain_id, address)).is_some_and(|account| {
+            (chain_pending..account.next)
+                .any(|n| !account.held.contains(&n) && !account.released.contains(&n))
+        })
+    }
+
+    /// Takes the chain's word that nonces from `chain_pending` on are unused: those keyward does
+    /// not hold become free again. For after a reorg dropped mined transactions.
+    pub fn rewind(&self, chain_id: u64, address: Address, chain_pending: u64) {
+        let mut accounts = self.lock();
+        if let Some(account) = accounts.get_mut(&(chain_id, address)) {
+            for n in chain_pending..account.next {
+                if !account.held.contains(&n) {
+                    account.released.insert(n);
+                }
+            }
+        }
+    }
+
     /// Forgets what keyward believed about the account beyond what is still held, so the next
     /// reservation starts from the chain's pending nonce. For after a failed broadcast.
     pub fn resync(&self, chain_id: u64, address: Address) {
@@ -123,6 +146,25 @@ mod tests {
         assert_eq!(book.reserve(1, A, 10), 10);
         // Other chains and accounts are separate.
         assert_eq!(book.reserve(2, A, 0), 0);
+    }
+
+    #[test]
+    fn nonces_a_reorg_dropped_are_handed_out_again() {
+        let book = NonceBook::default();
+        for _ in 0..4 {
+            book.reserve(1, A, 0);
+        }
+        book.spent(1, A, 0);
+        book.spent(1, A, 1);
+        book.spent(1, A, 2);
+        // Nonce 3 waits for its approval; a reorg dropped 1 and 2.
+        assert!(!book.ahead_of(1, A, 3));
+        assert!(book.ahead_of(1, A, 1));
+        book.rewind(1, A, 1);
+        assert!(!book.ahead_of(1, A, 1));
+        assert_eq!(book.reserve(1, A, 1), 1);
+        assert_eq!(book.reserve(1, A, 1), 2);
+        assert_eq!(book.reserve(1, A, 1), 4);
     }
 
     #[test]

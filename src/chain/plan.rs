@@ -160,15 +160,47 @@ impl Chain {
         })
     }
 
-    /// Sends a signed transaction once. A transport failure leaves it unknown whether the node
-    /// got it: the caller checks by hash before anything else.
-    pub async fn send_raw(&self, raw: &[u8]) -> Result<Sent, ChainError> {
+    /// The account's next nonce, counting transactions in the node's pool.
+    pub async fn pending_nonce(&self, address: Address) -> Result<u64, ChainError> {
+        let calls = [Call::new(
+            "eth_getTransactionCount",
+            json!([hex_data(address.as_slice()), "pending"]),
+        )];
+        let mut results = self.rpc.batch(&calls).await?.into_iter();
+        let nonce = self.value_next(&mut results, "eth_getTransactionCount")?;
+        parse_u64(&nonce).ok_or_else(|| self.malformed("the nonce is not a number"))
+    }
+
+    /// Sends a signed transaction once, after checking the chain id in a round trip of its own:
+    /// a batch carries the chain id check and the transaction together, and the node acts on the
+    /// transaction whatever keyward makes of the chain id afterwards.
+    pub async fn send_raw(&self, raw: &[u8]) -> Result<Sent, SendError> {
+        self.check().await.map_err(SendError::NotSent)?;
         let calls = [Call::new("eth_sendRawTransaction", json!([hex_data(raw)]))];
-        let mut results = self.rpc.batch_once(&calls).await?.into_iter();
+        let mut results = self
+            .rpc
+            .batch_once(&calls)
+            .await
+            .map_err(SendError::Unknown)?
+            .into_iter();
         Ok(match results.next() {
             Some(Ok(_)) => Sent::Accepted,
             Some(Err(error)) => Sent::Refused(error),
-            None => return Err(self.malformed("eth_sendRawTransaction was not answered")),
+            None => {
+                return Err(SendError::Unknown(
+                    self.malformed("eth_sendRawTransaction was not answered"),
+                ));
+            }
         })
     }
+}
+
+/// Why a signed transaction's broadcast failed, and whether the node may have it.
+#[derive(Debug)]
+pub enum SendError {
+    /// Nothing left keyward: the RPC was down or served another chain before the send.
+    NotSent(ChainError),
+    /// The transaction went out but no usable answer came back: the node may have it, so the
+    /// caller asks by hash.
+    Unknown(ChainError),
 }

@@ -15,7 +15,7 @@ use crate::untrusted::UntrustedText;
 
 /// The largest RPC response keyward reads (a batch of balance calls is a few hundred bytes).
 const MAX_RESPONSE: usize = 4 << 20;
-const TIMED_OUT: &str = "it did not answer in time";
+const TIMED_OUT: &str = "it did not answer within rpc_timeout_seconds";
 
 /// One JSON-RPC call of a batch.
 #[derive(Debug, Clone)]
@@ -71,6 +71,7 @@ pub struct Rpc {
     url: RpcUrl,
     network: String,
     chain_id: u64,
+    timeout: std::time::Duration,
     next_id: AtomicU64,
 }
 
@@ -81,6 +82,7 @@ impl Rpc {
             url: network.rpc_url.clone(),
             network: network.name.clone(),
             chain_id: network.chain_id,
+            timeout: network.rpc_timeout,
             next_id: AtomicU64::new(1),
         }
     }
@@ -194,7 +196,7 @@ impl Rpc {
     async fn post(&self, body: bytes::Bytes) -> Result<Vec<Value>, ChainError> {
         let response = self
             .http
-            .post_json(self.url.expose_url(), body)
+            .post_json(self.url.expose_url(), body, self.timeout)
             .await
             .map_err(|err| match err {
                 EgressError::Refused(refusal) => ChainError::Refused {
@@ -240,6 +242,8 @@ impl Rpc {
             TIMED_OUT
         } else if err.is_connect() {
             "the connection failed"
+        } else if err.is_body() || err.is_decode() {
+            "its answer was cut off"
         } else {
             "the request failed"
         };

@@ -59,7 +59,10 @@ pub enum GuardError {
     #[error("the approval state in {} is unreadable: {problem}; approvals stay refused until it is fixed", .path.display())]
     Corrupt { path: PathBuf, problem: String },
 
-    #[error(transparent)]
+    #[error(
+        "the approval state cannot be read or written ({0}), so no approval can be accepted: free \
+         disk space or make the state directory writable, then try again"
+    )]
     File(#[from] FileError),
 }
 

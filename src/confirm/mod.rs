@@ -26,7 +26,7 @@ use crate::audit::{AuditLog, Kind};
 use crate::chain::Chain;
 use crate::chain::TxStatus;
 use crate::chain::nonce::NonceBook;
-use crate::chain::plan::Sent;
+use crate::chain::plan::{SendError, Sent};
 use crate::chain::tx::UnsignedTx;
 use crate::config::Config;
 use crate::keystore::{AccountKind, KeystoreError, Vault};
@@ -40,6 +40,9 @@ use store::{Receipt, Request, Signs, Spend, State, Store, StoreError};
 const RECEIPT_POLL: Duration = Duration::from_millis(200);
 /// How long keyward follows a broadcast transaction before leaving it `broadcast`.
 const RECEIPT_PATIENCE: Duration = Duration::from_secs(600);
+/// A broadcast transaction the node does not know is sent again, as the same bytes, this often
+/// (in receipt polls).
+const RESEND_EVERY_POLLS: u32 = 10;
 
 mod approved {
     use alloy::primitives::B256;
@@ -145,6 +148,19 @@ pub enum ApprovalError {
     #[error("the wallet cannot be opened: {0}")]
     Wallet(#[from] KeystoreError),
 
+    #[error(
+        "the audit log cannot be written ({0}); keyward approves nothing it cannot record, so \
+         nothing was approved: free disk space or make the state directory writable, then \
+         approve again"
+    )]
+    Unrecorded(crate::audit::AuditError),
+
+    #[error(
+        "keyward could not record the approval ({0}), so nothing was approved or signed: free \
+         disk space or make the state directory writable, then approve again"
+    )]
+    NotRecorded(String),
+
     #[error("keyward failed internally: {0}")]
     Internal(String),
 }
@@ -187,6 +203,16 @@ pub enum DeskError {
     File(#[from] crate::files::FileError),
     #[error(transparent)]
     Device(#[from] keyward_hardware::DeviceError),
+    #[error(
+        "the audit log cannot be written ({0}); keyward files no fund movement it cannot record: \
+         free disk space or make the state directory writable, then ask again"
+    )]
+    Unrecorded(crate::audit::AuditError),
+    #[error(
+        "keyward could not record the request ({0}), so nothing was filed: free disk space or \
+         make the state directory writable, then ask again"
+    )]
+    NotFiled(StoreError),
 }
 
 impl Desk {
@@ -347,23 +373,33 @@ impl Desk {
         }
     }
 
-    /// Persists a new pending request.
-    pub fn file(&self, request: Request) -> Result<Request, StoreError> {
+    /// Persists a new pending request, its audit entry first: a request the audit log cannot
+    /// record is not filed.
+    pub fn file(&self, request: Request) -> Result<Request, DeskError> {
         let now = now();
-        self.store.insert(request.clone(), now)?;
-        self.log(
-            Kind::Prepared,
-            Some(&request.id),
-            json!({
-                "kind": request.kind,
-                "network": request.network,
-                "from": request.from,
-                "counterparty": request.counterparty,
-                "digest": request.digest,
-                "title": request.review.title,
-                "expires": request.expires,
-            }),
-        );
+        self.audit
+            .record(
+                Kind::Prepared,
+                Some(&request.id),
+                json!({
+                    "kind": request.kind,
+                    "network": request.network,
+                    "from": request.from,
+                    "counterparty": request.counterparty,
+                    "digest": request.digest,
+                    "title": request.review.title,
+                    "expires": request.expires,
+                }),
+            )
+            .map_err(DeskError::Unrecorded)?;
+        if let Err(err) = self.store.insert(request.clone(), now) {
+            self.log(
+                Kind::Failed,
+                Some(&request.id),
+                json!({ "reason": "the request could not be recorded, so it was not filed" }),
+            );
+            return Err(DeskError::NotFiled(err));
+        }
         self.changed();
         Ok(request)
     }
@@ -384,6 +420,15 @@ impl Desk {
         }
         if self.keyring.lock_if_idle() {
             self.locked(LockReason::Idle);
+        }
+    }
+
+    /// A signed transaction that was not sent gives its nonce back, and the account starts
+    /// again from the chain, so the next transaction takes that nonce and leaves no gap.
+    fn give_back_nonce(&self, request: &Request) {
+        self.release_nonce(request);
+        if let Ok(tx) = request.unsigned() {
+            self.nonces.resync(tx.chain_id, request.from);
         }
     }
 
@@ -505,11 +550,11 @@ impl Desk {
     }
 
     fn reject_one(&self, id: &str, by: &str, now: u64) -> Result<Request, ApprovalError> {
+        self.log(Kind::Rejected, Some(id), json!({ "by": by }));
         let rejected = self.store.transition(id, State::Rejected, now, |r| {
             r.reason = Some("the human rejected it".into());
         })?;
         self.release_nonce(&rejected);
-        self.log(Kind::Rejected, Some(id), json!({ "by": by }));
         Ok(rejected)
     }
 
@@ -519,55 +564,87 @@ impl Desk {
         let id = request.id.as_str();
         // The limits again, now that earlier requests may have been approved.
         let movements: Vec<Movement<'_>> = request.spends.iter().map(Spend::movement).collect();
-        if !movements.is_empty() {
-            if let Err(refusal) =
+        if !movements.is_empty()
+            && let Err(refusal) =
                 policy::check_all_limits(&self.config, &self.ledger, &movements, now)
-            {
-                self.store.transition(id, State::Rejected, now, |r| {
-                    r.reason = Some(format!("refused by policy: {refusal}"));
-                })?;
-                self.release_nonce(&request);
+        {
+            self.log(
+                Kind::PolicyDenied,
+                Some(id),
+                json!({ "rule": refusal.rule(), "at": "approval" }),
+            );
+            self.store.transition(id, State::Rejected, now, |r| {
+                r.reason = Some(format!("refused by policy: {refusal}"));
+            })?;
+            self.release_nonce(&request);
+            return Err(ApprovalError::Policy(refusal));
+        }
+        // What will be signed, decoded and checked against its digest before anything is
+        // recorded.
+        let payload = if request.signs == Signs::Transaction {
+            Ok(request.unsigned()?)
+        } else {
+            Err(request.message()?)
+        };
+        // The audit entry first: an approval the audit log cannot record does not happen.
+        self.audit
+            .record(
+                Kind::Approved,
+                Some(id),
+                json!({ "digest": request.digest }),
+            )
+            .map_err(ApprovalError::Unrecorded)?;
+        let approved_request = self
+            .record_approval(&request, &movements, now)
+            .inspect_err(|_| {
                 self.log(
-                    Kind::PolicyDenied,
+                    Kind::Failed,
                     Some(id),
-                    json!({ "rule": refusal.rule(), "at": "approval" }),
+                    json!({
+                        "reason": "the approval could not be recorded; nothing was signed",
+                        "state": request.state.name(),
+                    }),
                 );
-                return Err(ApprovalError::Policy(refusal));
+            })?;
+        let desk = self.clone();
+        match payload {
+            Ok(tx) => {
+                let approved = Approved::new(tx, request.digest, request.id.clone());
+                tokio::spawn(async move { desk.dispatch(approved).await });
             }
-            self.ledger
-                .record(&movements, id, now)
-                .map_err(|err| ApprovalError::Internal(err.to_string()))?;
+            Err(message) => {
+                let approved = Approved::new(message, request.digest, request.id.clone());
+                tokio::spawn(desk.sign_message(approved));
+            }
+        }
+        Ok(approved_request)
+    }
+
+    /// Records an approval whose audit entry is written: the spend ledger, the counterparty, and
+    /// the request's new state. Nothing is signed unless all of them hold.
+    fn record_approval(
+        &self,
+        request: &Request,
+        movements: &[Movement<'_>],
+        now: u64,
+    ) -> Result<Request, ApprovalError> {
+        let id = request.id.as_str();
+        let unwritable =
+            |err: policy::ledger::LedgerError| ApprovalError::NotRecorded(err.to_string());
+        if !movements.is_empty() {
+            self.ledger.record(movements, id, now).map_err(unwritable)?;
         }
         if !request.counterparty.is_zero() {
             self.ledger
                 .remember(&request.network, request.counterparty)
-                .map_err(|err| ApprovalError::Internal(err.to_string()))?;
+                .map_err(unwritable)?;
         }
-
-        if request.signs != Signs::Transaction {
-            let message = request.message()?;
-            let approved_request = self.store.transition(id, State::Approved, now, |_| {})?;
-            self.log(
-                Kind::Approved,
-                Some(id),
-                json!({ "digest": request.digest }),
-            );
-            let approved = Approved::new(message, request.digest, request.id.clone());
-            let desk = self.clone();
-            tokio::spawn(desk.sign_message(approved));
-            return Ok(approved_request);
-        }
-        let tx = request.unsigned()?;
-        let approved_request = self.store.transition(id, State::Approved, now, |_| {})?;
-        self.log(
-            Kind::Approved,
-            Some(id),
-            json!({ "digest": request.digest }),
-        );
-        let approved = Approved::new(tx, request.digest, request.id.clone());
-        let desk = self.clone();
-        tokio::spawn(async move { desk.dispatch(approved).await });
-        Ok(approved_request)
+        self.store
+            .transition(id, State::Approved, now, |_| {})
+            .map_err(|err| match err {
+                StoreError::File(_) => ApprovalError::NotRecorded(err.to_string()),
+                other => ApprovalError::Store(other),
+            })
     }
 
     fn failed_attempt(&self, id: &str, what: &str, failure: guard::Failure) -> ApprovalError {
@@ -632,6 +709,23 @@ impl Desk {
                 return;
             }
         };
+        // Not recorded means not sent: without its audit entry and its place in the store, the
+        // signed bytes are dropped here.
+        if let Err(err) = self
+            .audit
+            .record(Kind::Signed, Some(&id), json!({ "hash": signed.hash }))
+        {
+            tracing::error!("a signed transaction could not be audited: {err}");
+            self.fail(
+                &request,
+                &format!(
+                    "the audit log cannot be written ({err}), so keyward did not send the signed \
+                     transaction and nothing was sent: make the state directory writable, then \
+                     ask again"
+                ),
+            );
+            return;
+        }
         let recorded = self.store.transition(&id, State::Signed, now(), |r| {
             r.raw = Some(hex::encode(&signed.raw));
             r.hash = Some(signed.hash);
@@ -639,16 +733,15 @@ impl Desk {
         let request = match recorded {
             Ok(request) => request,
             Err(err) => {
-                // Not recorded means not sent: the signed bytes are dropped here.
                 tracing::error!("a signed transaction could not be recorded: {err}");
                 self.fail(
                     &request,
-                    "keyward could not record the signed transaction, so it did not send it",
+                    "keyward could not record the signed transaction, so it did not send it and \
+                     nothing was sent: make the state directory writable, then ask again",
                 );
                 return;
             }
         };
-        self.log(Kind::Signed, Some(&id), json!({ "hash": signed.hash }));
         self.changed();
         self.broadcast(request, signed.raw, signed.hash).await;
     }
@@ -656,13 +749,25 @@ impl Desk {
     async fn broadcast(&self, request: Request, raw: Vec<u8>, hash: B256) {
         let id = request.id.clone();
         let Some(chain) = self.chain(&request.network) else {
-            self.fail(&request, "its network is no longer configured");
+            self.fail(
+                &request,
+                "its network is no longer configured, so nothing was sent: ask again",
+            );
             return;
         };
-        let chain_id = request.unsigned().map(|tx| tx.chain_id).unwrap_or_default();
-        let sent = chain.send_raw(&raw).await;
-        let outcome = match sent {
+        let outcome = match chain.send_raw(&raw).await {
             Ok(Sent::Accepted) => Ok(()),
+            Err(SendError::NotSent(err)) => {
+                self.fail_with(
+                    &request,
+                    &format!(
+                        "{err}; the signed transaction was not sent, so nothing was sent: ask again"
+                    ),
+                    None,
+                );
+                self.give_back_nonce(&request);
+                return;
+            }
             // The node's words stay out of keyward's: they travel as their own untrusted field.
             Ok(Sent::Refused(error)) => Err((
                 format!(
@@ -671,74 +776,114 @@ impl Desk {
                 ),
                 Some(error.message),
             )),
-            Err(err) => Err((err.to_string(), None)),
+            Err(SendError::Unknown(err)) => Err((err.to_string(), None)),
         };
+        let mut uncertain = None;
         if let Err((problem, node_message)) = outcome {
             // The node may have taken it anyway (a lost answer, or a duplicate): ask by hash.
             match chain.transaction_status(hash).await {
                 Ok(TxStatus::Pending | TxStatus::Mined { .. }) => {}
-                _ => {
-                    self.fail_with(&request, &problem, node_message);
-                    self.nonces.resync(chain_id, request.from);
+                Ok(TxStatus::Unknown) => {
+                    self.fail_with(
+                        &request,
+                        &format!(
+                            "{problem}; the node does not know the transaction, so nothing was \
+                             sent: ask again"
+                        ),
+                        node_message,
+                    );
+                    self.give_back_nonce(&request);
                     return;
+                }
+                // Whether it went out is unknown. Failing it would invite a second transfer;
+                // following it, and sending the same bytes again, can only ever land this one.
+                Err(err) => {
+                    uncertain = Some(format!(
+                        "keyward sent the transaction but got no usable answer ({problem}), and \
+                         could not ask the node about it ({err}); it may be on the network: \
+                         keyward keeps checking and sends the same signed bytes again, which can \
+                         never make a second transaction, so do not ask for this transfer again"
+                    ));
                 }
             }
         }
-        match self.store.transition(&id, State::Broadcast, now(), |_| {}) {
-            Ok(_) => {
-                self.log(Kind::Broadcast, Some(&id), json!({ "hash": hash }));
-                self.changed();
-            }
+        self.log(Kind::Broadcast, Some(&id), json!({ "hash": hash }));
+        match self.store.transition(&id, State::Broadcast, now(), |r| {
+            r.reason = uncertain;
+        }) {
+            Ok(_) => self.changed(),
             Err(err) => tracing::error!("recording the broadcast failed: {err}"),
         }
         self.follow(&request, chain, hash).await;
     }
 
+    /// Polls for the receipt. A transaction the node does not know (an answer lost before the
+    /// node took it, a node restarted, a transaction dropped from the pool) is sent again as the
+    /// same signed bytes, which can only ever land as this one transaction.
     async fn follow(&self, request: &Request, chain: &Chain, hash: B256) {
+        let raw = request.raw.as_deref().and_then(|raw| hex::decode(raw).ok());
         let started = tokio::time::Instant::now();
+        let mut polls: u32 = 0;
         while started.elapsed() < RECEIPT_PATIENCE {
-            if let Ok(TxStatus::Mined {
-                block,
-                succeeded,
-                gas_used,
-            }) = chain.transaction_status(hash).await
-            {
-                let receipt = Receipt {
+            match chain.transaction_status(hash).await {
+                Ok(TxStatus::Mined {
                     block,
                     succeeded,
-                    gas_used: gas_used.to_string(),
-                };
-                let (state, reason) = if succeeded {
-                    (State::Mined, None)
-                } else {
-                    (
-                        State::Failed,
-                        Some(format!(
-                            "mined in block {block}, but the transaction reverted"
-                        )),
-                    )
-                };
-                if let Ok(tx) = request.unsigned() {
-                    self.nonces.spent(tx.chain_id, request.from, tx.nonce);
+                    gas_used,
+                }) => {
+                    self.mined(request, hash, block, succeeded, gas_used.to_string());
+                    return;
                 }
-                match self.store.transition(&request.id, state, now(), |r| {
-                    r.receipt = Some(receipt);
-                    r.reason = reason;
-                }) {
-                    Ok(_) => {
-                        let kind = if succeeded { Kind::Mined } else { Kind::Failed };
+                Ok(TxStatus::Unknown) if polls % RESEND_EVERY_POLLS == RESEND_EVERY_POLLS - 1 => {
+                    if let Some(raw) = &raw
+                        && let Ok(Sent::Accepted) = chain.send_raw(raw).await
+                    {
+                        tracing::info!("a broadcast transaction the node lost was sent again");
                         self.log(
-                            kind,
+                            Kind::Broadcast,
                             Some(&request.id),
-                            json!({ "hash": hash, "block": block, "succeeded": succeeded }),
+                            json!({ "hash": hash, "again": true }),
                         );
-                        self.changed();
                     }
-                    Err(err) => tracing::error!("recording the receipt failed: {err}"),
                 }
-                return;
+                _ => {}
             }
+            polls = polls.wrapping_add(1);
             tokio::time::sleep(RECEIPT_POLL).await;
+        }
+    }
+
+    fn mined(&self, request: &Request, hash: B256, block: u64, succeeded: bool, gas_used: String) {
+        let receipt = Receipt {
+            block,
+            succeeded,
+            gas_used,
+        };
+        let (state, reason) = if succeeded {
+            (State::Mined, None)
+        } else {
+            (
+                State::Failed,
+                Some(format!(
+                    "mined in block {block}, but the transaction reverted"
+                )),
+            )
+        };
+        if let Ok(tx) = request.unsigned() {
+            self.nonces.spent(tx.chain_id, request.from, tx.nonce);
+        }
+        let kind = if succeeded { Kind::Mined } else { Kind::Failed };
+        self.log(
+            kind,
+            Some(&request.id),
+            json!({ "hash": hash, "block": block, "succeeded": succeeded }),
+        );
+        match self.store.transition(&request.id, state, now(), |r| {
+            r.receipt = Some(receipt);
+            r.reason = reason;
+        }) {
+            Ok(_) => self.changed(),
+            Err(err) => tracing::error!("recording the receipt failed: {err}"),
         }
     }
 
@@ -753,6 +898,7 @@ impl Desk {
         reason: &str,
         node_message: Option<crate::untrusted::UntrustedText>,
     ) {
+        self.log(Kind::Failed, Some(&request.id), json!({ "reason": reason }));
         match self
             .store
             .transition(&request.id, State::Failed, now(), |r| {
@@ -763,7 +909,6 @@ impl Desk {
                 if failed.raw.is_none() {
                     self.release_nonce(&failed);
                 }
-                self.log(Kind::Failed, Some(&request.id), json!({ "reason": reason }));
                 self.changed();
             }
             Err(err) => tracing::error!("recording a failure failed: {err}"),

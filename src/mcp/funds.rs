@@ -319,9 +319,21 @@ impl Server {
 
         let (_, chain) = self.network(Some(&network.name))?;
         let planned = chain.plan(&draft).await?;
+        let mut pending_nonce = planned.pending_nonce;
+        if desk
+            .nonces
+            .ahead_of(network.chain_id, draft.from, pending_nonce)
+        {
+            // keyward remembers nonces as used that the chain does not count: a reorg dropped
+            // mined transactions, or the read raced one being mined. A second read tells them
+            // apart; the chain's word then frees the nonces, so no gap blocks the account.
+            pending_nonce = chain.pending_nonce(draft.from).await?;
+            desk.nonces
+                .rewind(network.chain_id, draft.from, pending_nonce);
+        }
         let nonce = desk
             .nonces
-            .reserve(network.chain_id, draft.from, planned.pending_nonce);
+            .reserve(network.chain_id, draft.from, pending_nonce);
         let tx = UnsignedTx {
             chain_id: network.chain_id,
             nonce,

@@ -20,7 +20,8 @@ use super::guard::{SecretKind, guard};
 use crate::config::Config;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// The longest any request may take; each request names its own, shorter or equal, timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why a request was not sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,11 +121,12 @@ impl Egress {
         Ok(())
     }
 
-    /// POSTs a JSON body to `url`, once it passes [`Egress::check`].
+    /// POSTs a JSON body to `url`, once it passes [`Egress::check`], giving up after `timeout`.
     pub async fn post_json(
         &self,
         url: &url::Url,
         body: bytes::Bytes,
+        timeout: Duration,
     ) -> Result<reqwest::Response, EgressError> {
         if let Err(refusal) = self.check(url, &body) {
             match &refusal {
@@ -146,6 +148,7 @@ impl Egress {
             .post(url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
+            .timeout(timeout)
             .send()
             .await
             .map_err(EgressError::Transport)
@@ -184,7 +187,10 @@ mod tests {
         let _held = guard().register(set);
         let url: url::Url = "http://127.0.0.1:9/".parse().unwrap();
         let body = format!(r#"{{"params":["0x{}"]}}"#, hex::encode(key));
-        let err = egress.post_json(&url, body.into()).await.unwrap_err();
+        let err = egress
+            .post_json(&url, body.into(), Duration::from_secs(5))
+            .await
+            .unwrap_err();
         let expected = Refusal::Secret {
             host: "127.0.0.1".into(),
             kind: SecretKind::PrivateKey,

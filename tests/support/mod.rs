@@ -2,6 +2,7 @@
 
 pub(crate) mod anvil;
 pub(crate) mod canary;
+pub(crate) mod faultproxy;
 pub(crate) mod human;
 pub(crate) mod mcp;
 pub(crate) mod proxy;
