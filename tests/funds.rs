@@ -109,17 +109,14 @@ impl Rig {
 
     /// Polls until the request reaches a final state.
     pub(crate) async fn settle(&self, id: &str) -> Value {
+        let mut status = Value::Null;
         for _ in 0..20 {
-            let status = self.status(id, 5).await;
-            // A signed message is finished; a signed transaction is on its way.
-            if ["mined", "failed", "rejected", "expired"]
-                .contains(&status["state"].as_str().unwrap())
-                || !status["signature"].is_null()
-            {
+            status = self.status(id, 5).await;
+            if settled(&status) {
                 return status;
             }
         }
-        panic!("request {id} did not settle");
+        panic!("request {id} did not settle: {status}");
     }
 
     pub(crate) fn nonce(&self, address: &str) -> u64 {
@@ -674,6 +671,21 @@ async fn twenty_concurrent_transfers_from_one_account_get_consecutive_nonces_and
     })
     .await;
     assert!(replies["error"].is_null(), "{replies}");
+    // Wait for all of them first, so a request that does not settle is reported beside the
+    // others' states (a failed one leaves a nonce gap the later ones wait behind).
+    let mut statuses = Vec::new();
+    for _ in 0..120 {
+        statuses = Vec::new();
+        for id in &ids {
+            statuses.push(rig.status(id, 0).await);
+        }
+        if statuses.iter().all(settled) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let unsettled = statuses.iter().filter(|s| !settled(s)).count();
+    assert_eq!(unsettled, 0, "{unsettled} did not settle: {statuses:#?}");
     let mut nonces = Vec::new();
     for id in &ids {
         let settled = rig.settle(id).await;
@@ -1056,3 +1068,10 @@ over_each_transport!(
     twenty_concurrent_transfers_from_one_account_get_consecutive_nonces_and_all_land,
     without_a_human_no_call_moves_funds_and_every_request_expires,
 );
+
+/// Whether a request is finished: a signed message is, and a signed transaction once it is mined,
+/// failed, rejected or expired.
+fn settled(status: &Value) -> bool {
+    ["mined", "failed", "rejected", "expired"].contains(&status["state"].as_str().unwrap_or(""))
+        || !status["signature"].is_null()
+}
