@@ -16,6 +16,7 @@ mod conformance;
 mod elicitation;
 mod external;
 mod funds;
+mod fuzz_corpus;
 mod http;
 mod injection;
 mod interop_cast;
