@@ -34,6 +34,21 @@ pub const CSRF: &str = "Zm9yIHRoZSBmdXp6ZXIgb25seQ";
 /// repeats no more than a short prefix of what was sent.
 pub const MAX_MESSAGE_CHARS: usize = 600;
 
+/// A fuzz target's entry point.
+pub type Target = fn(&[u8]);
+
+/// Every fuzz target by name (as `fuzz/fuzz_targets/` names them) with its entry point.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("keystore", keystore),
+    ("eip712", eip712),
+    ("calldata", calldata),
+    ("transaction", transaction),
+    ("apdu", keyward_hardware::fuzzing::apdu),
+    ("arguments", arguments),
+    ("config", config),
+    ("form", form),
+];
+
 /// Panics unless `message` is fit to show: not empty, not over [`MAX_MESSAGE_CHARS`].
 fn check_message(what: &str, message: &str) {
     assert!(!message.trim().is_empty(), "{what}: an empty error message");
@@ -296,10 +311,10 @@ pub fn arguments(data: &[u8]) {
             arguments.address(name).err(),
             arguments.hash(name).err(),
         ]);
-        if let Ok(text) = arguments.amount(name) {
-            if let Err(err) = crate::chain::units::parse_units(&text, 18) {
-                check_message("amount", &err.to_string());
-            }
+        if let Ok(text) = arguments.amount(name)
+            && let Err(err) = crate::chain::units::parse_units(&text, 18)
+        {
+            check_message("amount", &err.to_string());
         }
     }
     for err in messages.into_iter().flatten() {
@@ -383,20 +398,12 @@ mod tests {
 
     use super::*;
 
-    const TARGETS: &[(&str, fn(&[u8]))] = &[
-        ("keystore", keystore),
-        ("eip712", eip712),
-        ("calldata", calldata),
-        ("transaction", transaction),
-        ("apdu", keyward_hardware::fuzzing::apdu),
-        ("arguments", arguments),
-        ("config", config),
-        ("form", form),
-    ];
-
     /// The committed seeds of every target, loaded once.
-    fn seeds() -> &'static [Vec<Vec<u8>>] {
-        static SEEDS: std::sync::LazyLock<Vec<Vec<Vec<u8>>>> = std::sync::LazyLock::new(|| {
+    /// Each target's seed files' contents.
+    type Seeds = Vec<Vec<Vec<u8>>>;
+
+    fn seeds() -> &'static Seeds {
+        static SEEDS: std::sync::LazyLock<Seeds> = std::sync::LazyLock::new(|| {
             let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
             TARGETS
                 .iter()
@@ -414,6 +421,14 @@ mod tests {
                 .collect()
         });
         &SEEDS
+    }
+
+    fn seeds_of(name: &str) -> &'static [Vec<u8>] {
+        let index = TARGETS
+            .iter()
+            .position(|(target, _)| *target == name)
+            .unwrap();
+        &seeds()[index]
     }
 
     proptest! {
@@ -452,7 +467,7 @@ mod tests {
         // The keystore seeds decrypt with the fuzzer's password, so the fuzzer starts from
         // files that get through the MAC.
         let password = Secret::new(PASSWORD.to_owned());
-        let keystores = &seeds()[0];
+        let keystores = seeds_of("keystore");
         let unlocked = keystores
             .iter()
             .filter(|data| Keystore::parse(data).is_ok_and(|k| k.decrypt(&password).is_ok()))
@@ -469,7 +484,7 @@ mod tests {
         );
         // Each form seed that carries the right token is read.
         assert!(
-            seeds()[7]
+            seeds_of("form")
                 .iter()
                 .filter(|data| page::read_form(data, CSRF).is_ok())
                 .count()
@@ -477,19 +492,19 @@ mod tests {
         );
         // The typed data and transactions include accepted ones.
         assert!(
-            seeds()[1]
+            seeds_of("eip712")
                 .iter()
                 .filter(|data| eip712::parse(std::str::from_utf8(data).unwrap()).is_ok())
                 .count()
                 >= 3
         );
         assert!(
-            seeds()[3]
+            seeds_of("transaction")
                 .iter()
                 .any(|data| UnsignedTx::decode_payload(data).is_ok())
         );
         assert!(
-            seeds()[3]
+            seeds_of("transaction")
                 .iter()
                 .any(|data| tx::decode_signed(data).is_ok())
         );

@@ -5,17 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-/// Each fuzz target and the function it calls.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
-    ("keystore", keyward::fuzzing::keystore),
-    ("eip712", keyward::fuzzing::eip712),
-    ("calldata", keyward::fuzzing::calldata),
-    ("transaction", keyward::fuzzing::transaction),
-    ("apdu", keyward_hardware::fuzzing::apdu),
-    ("arguments", keyward::fuzzing::arguments),
-    ("config", keyward::fuzzing::config),
-    ("form", keyward::fuzzing::form),
-];
+use keyward::fuzzing::{TARGETS, Target};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
@@ -34,7 +24,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Runs `target` on every file, naming the file that fails.
-fn replay(name: &str, target: fn(&[u8]), files: &[PathBuf]) {
+fn replay(name: &str, target: Target, files: &[PathBuf]) {
     for file in files {
         let data = std::fs::read(file).unwrap();
         let outcome = std::panic::catch_unwind(|| target(&data));

@@ -347,7 +347,19 @@ fn refusals_repeat_only_a_bounded_part_of_the_signature() {
             message.chars().count()
         );
     }
-    assert!(messages[0].contains("not 0x") && messages[0].contains('…'), "{}", messages[0]);
-    assert!(messages[1].contains("takes 100 arguments, got 0"), "{}", messages[1]);
-    assert!(messages[2].ends_with("expected decimal digits or 0x followed by hex digits"), "{}", messages[2]);
+    assert!(
+        messages[0].contains("not 0x") && messages[0].contains('…'),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[1].contains("takes 100 arguments, got 0"),
+        "{}",
+        messages[1]
+    );
+    assert!(
+        messages[2].ends_with("expected decimal digits or 0x followed by hex digits"),
+        "{}",
+        messages[2]
+    );
 }
