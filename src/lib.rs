@@ -13,6 +13,8 @@ pub mod config;
 pub mod confirm;
 pub mod eip712;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod harden;
 pub mod hd;
 pub mod home;

@@ -17,6 +17,7 @@ mod elicitation;
 mod external;
 mod faults;
 mod funds;
+mod fuzz_corpus;
 mod http;
 mod injection;
 mod interop_cast;

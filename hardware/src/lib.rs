@@ -18,6 +18,8 @@ pub mod apdu;
 pub mod app;
 pub mod emulator;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "hid")]
 pub mod hid;
 pub mod path;

@@ -50,14 +50,21 @@ pub enum AbiError {
     #[error("the arguments must be a JSON array, got {got}")]
     ArgumentsNotArray { got: &'static str },
 
-    #[error("{signature} takes {}, got {got}", count(.expected, "argument"))]
+    #[error(
+        "{} takes {}, got {got}",
+        shown(.signature),
+        count(.expected, "argument")
+    )]
     ArgumentCount {
         signature: String,
         expected: usize,
         got: usize,
     },
 
-    #[error("{path}: {problem}")]
+    #[error(
+        "{}: {problem}",
+        tail(.path)
+    )]
     Argument {
         path: String,
         problem: ArgumentProblem,
@@ -72,9 +79,10 @@ pub enum AbiError {
     NoSelector { len: usize },
 
     #[error(
-        "the calldata starts with selector 0x{}, not 0x{} of {signature}",
+        "the calldata starts with selector 0x{}, not 0x{} of {}",
         hex::encode(got),
-        hex::encode(expected)
+        hex::encode(expected),
+        shown(.signature)
     )]
     WrongSelector {
         signature: String,
@@ -82,7 +90,10 @@ pub enum AbiError {
         got: [u8; 4],
     },
 
-    #[error("{path}: {problem}")]
+    #[error(
+        "{}: {problem}",
+        tail(.path)
+    )]
     Calldata {
         path: String,
         problem: CalldataProblem,
@@ -107,30 +118,43 @@ pub enum SignatureProblem {
     #[error("only printable ASCII is allowed")]
     NotAscii,
 
-    #[error("expected {expected}, found {found}")]
+    #[error(
+        "expected {expected}, found {}",
+        shown(.found)
+    )]
     Expected {
         expected: &'static str,
         found: String,
     },
 
-    #[error("`{name}` is not a Solidity type{hint}")]
+    #[error(
+        "`{}` is not a Solidity type{hint}",
+        shown(.name)
+    )]
     UnknownType { name: String, hint: &'static str },
 
     #[error(
-        "`{0}` is not a valid name: names are letters, digits, `_` and `$`, not starting with a digit"
+        "`{}` is not a valid name: names are letters, digits, `_` and `$`, not starting with a digit",
+        shown(.0)
     )]
     BadName(String),
 
     #[error("names are at most {MAX_NAME_BYTES} characters")]
     NameTooLong,
 
-    #[error("the parameter name `{0}` is used twice")]
+    #[error(
+        "the parameter name `{}` is used twice",
+        shown(.0)
+    )]
     DuplicateName(String),
 
     #[error("`()` is not a parameter type: a tuple needs at least one component")]
     EmptyTuple,
 
-    #[error("`{0}` is not an array length: expected a whole number from 1")]
+    #[error(
+        "`{}` is not an array length: expected a whole number from 1",
+        shown(.0)
+    )]
     BadArrayLength(String),
 
     #[error("types nest more than {MAX_TYPE_DEPTH} levels deep")]
@@ -149,47 +173,73 @@ pub enum ArgumentProblem {
         got: &'static str,
     },
 
-    #[error("`{0}` is not an address: expected 0x followed by 40 hex digits")]
+    #[error(
+        "`{}` is not an address: expected 0x followed by 40 hex digits",
+        shown(.0)
+    )]
     BadAddress(String),
 
     #[error(
-        "`{0}` has mixed-case letters but they do not match its EIP-55 checksum: the address may have a typo, check it against its source"
+        "`{}` has mixed-case letters but they do not match its EIP-55 checksum: the address may have a typo, check it against its source",
+        shown(.0)
     )]
     BadChecksum(String),
 
     #[error(
-        "the JSON number {0} is not a whole number that fits in 64 bits: pass large or exact values as a decimal string"
+        "the JSON number {} is not a whole number that fits in 64 bits: pass large or exact values as a decimal string",
+        shown(.0)
     )]
     NotAnInteger(String),
 
-    #[error("`{0}` is not an integer: expected decimal digits or 0x followed by hex digits")]
+    #[error(
+        "`{}` is not an integer: expected decimal digits or 0x followed by hex digits",
+        shown(.0)
+    )]
     BadInteger(String),
 
-    #[error("{value} is out of range for {ty} ({range})")]
+    #[error(
+        "{value} is out of range for {} ({range})",
+        shown(.ty)
+    )]
     OutOfRange {
         value: String,
         ty: String,
         range: String,
     },
 
-    #[error("`{0}` is not hex bytes: expected 0x followed by pairs of hex digits")]
+    #[error(
+        "`{}` is not hex bytes: expected 0x followed by pairs of hex digits",
+        shown(.0)
+    )]
     BadHex(String),
 
-    #[error("{ty} takes exactly {}, got {got}", count(.expected, "byte"))]
+    #[error(
+        "{} takes exactly {}, got {got}",
+        shown(.ty),
+        count(.expected, "byte")
+    )]
     BytesLength {
         ty: String,
         expected: usize,
         got: usize,
     },
 
-    #[error("{ty} takes exactly {}, got {got}", count(.expected, "element"))]
+    #[error(
+        "{} takes exactly {}, got {got}",
+        shown(.ty),
+        count(.expected, "element")
+    )]
     ArrayLength {
         ty: String,
         expected: usize,
         got: usize,
     },
 
-    #[error("the tuple {ty} takes {}, got {got}", count(.expected, "component"))]
+    #[error(
+        "the tuple {} takes {}, got {got}",
+        shown(.ty),
+        count(.expected, "component")
+    )]
     TupleLength {
         ty: String,
         expected: usize,
@@ -207,11 +257,15 @@ pub enum CalldataProblem {
     Truncated,
 
     #[error(
-        "the offset is {found}, but the canonical encoding puts this value at offset {expected}"
+        "the offset is {}, but the canonical encoding puts this value at offset {expected}",
+        shown(.found)
     )]
     Offset { found: String, expected: usize },
 
-    #[error("the length {0} runs past the end of the calldata")]
+    #[error(
+        "the length {} runs past the end of the calldata",
+        shown(.0)
+    )]
     Length(String),
 
     #[error("the address word has nonzero bytes before the 20 address bytes")]
@@ -220,7 +274,10 @@ pub enum CalldataProblem {
     #[error("a bool word must be 0 or 1")]
     BadBool,
 
-    #[error("the value does not fit in {0}")]
+    #[error(
+        "the value does not fit in {}",
+        shown(.0)
+    )]
     OutOfRange(String),
 
     #[error("the padding after the data is not zero")]
@@ -231,6 +288,29 @@ pub enum CalldataProblem {
 }
 
 pub type Result<T> = std::result::Result<T, AbiError>;
+
+/// The most characters of a signature, type or name an error message repeats: a signature may
+/// be 4096 bytes, and the model sent it anyway.
+const SHOWN: usize = 80;
+/// The most characters of an argument's path (`argument 2 (orders)[3].amount`) shown: its end.
+const SHOWN_PATH: usize = 120;
+
+/// The start of `text`, cut after [`SHOWN`] characters.
+fn shown(text: &str) -> String {
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// The end of a path, the part that says which value, cut to [`SHOWN_PATH`] characters.
+fn tail(path: &str) -> String {
+    let count = path.chars().count();
+    match path.char_indices().nth(count.saturating_sub(SHOWN_PATH)) {
+        Some((start, _)) if start > 0 => format!("…{}", &path[start..]),
+        _ => path.to_owned(),
+    }
+}
 
 /// `1 byte`, `2 bytes`.
 fn count(n: &usize, noun: &str) -> String {

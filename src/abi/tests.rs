@@ -317,3 +317,49 @@ proptest! {
         prop_assert_eq!(again, calldata);
     }
 }
+
+/// However long the signature, types and names the model sent, a refusal repeats only their start
+/// (or, for a path, its end). The fuzzer found a 600-character signature repeated whole in the
+/// wrong-selector error (`fuzz/regressions/calldata/long-signature-repeated-in-the-error`); a
+/// signature may be 4096 bytes.
+#[test]
+fn refusals_repeat_only_a_bounded_part_of_the_signature() {
+    let params = vec!["(address,uint256,string,bytes)[]"; 100].join(",");
+    let function = Function::parse(&format!("f({params})")).unwrap();
+    let named = Function::parse(&format!(
+        "g((uint8 {a},uint8 {b}) {c})",
+        a = "a".repeat(64),
+        b = "b".repeat(64),
+        c = "c".repeat(64)
+    ))
+    .unwrap();
+    let messages = [
+        function.decode(&[0xde, 0xad, 0xbe, 0xef]).unwrap_err(),
+        function.encode(&json!([])).unwrap_err(),
+        named.encode(&json!([["1", "x".repeat(5000)]])).unwrap_err(),
+        Function::parse(&format!("f({})", "x".repeat(3000))).unwrap_err(),
+    ]
+    .map(|err| err.to_string());
+    for message in &messages {
+        assert!(
+            message.chars().count() <= 300,
+            "{} characters: {message}",
+            message.chars().count()
+        );
+    }
+    assert!(
+        messages[0].contains("not 0x") && messages[0].contains('…'),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[1].contains("takes 100 arguments, got 0"),
+        "{}",
+        messages[1]
+    );
+    assert!(
+        messages[2].ends_with("expected decimal digits or 0x followed by hex digits"),
+        "{}",
+        messages[2]
+    );
+}

@@ -13,8 +13,9 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 
+use alloy::primitives::B256;
 use axum::Router;
-use axum::extract::{Form, Path, State as Extract};
+use axum::extract::{Path, RawForm, State as Extract};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -144,11 +145,68 @@ async fn show(
     }
 }
 
+/// A posted form, read and checked against its request's CSRF token: what the human answered,
+/// and the digest of the request the page showed them.
+#[derive(Debug)]
+pub(crate) struct Submission {
+    pub(crate) shown: Option<B256>,
+    pub(crate) answer: Answer,
+}
+
+/// Why a posted form was refused before it reached the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FormRefusal {
+    /// Not an urlencoded form keyward can read.
+    Unreadable,
+    /// The CSRF token is missing or not the request's.
+    Csrf,
+    /// Neither Approve nor Reject was chosen.
+    NoDecision,
+}
+
+impl FormRefusal {
+    /// What the page says about it.
+    pub(crate) fn text(self) -> &'static str {
+        match self {
+            Self::Unreadable => "the form is missing its CSRF token",
+            Self::Csrf => {
+                "the form's CSRF token is missing or wrong: reload the page and try again"
+            }
+            Self::NoDecision => "choose Approve or Reject",
+        }
+    }
+}
+
+/// Reads a posted form body (`application/x-www-form-urlencoded`, as axum's `Form` reads it)
+/// and checks its CSRF token against `csrf`, in constant time. The handler and the fuzzer
+/// (`crate::fuzzing::form`) both come through here.
+pub(crate) fn read_form(body: &[u8], csrf: &str) -> Result<Submission, FormRefusal> {
+    let form: Submitted =
+        serde_urlencoded::from_bytes(body).map_err(|_| FormRefusal::Unreadable)?;
+    if form.csrf.is_empty() || !bool::from(form.csrf.as_bytes().ct_eq(csrf.as_bytes())) {
+        return Err(FormRefusal::Csrf);
+    }
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(FormRefusal::NoDecision),
+    };
+    let password = (!form.password.is_empty()).then(|| Secret::new(form.password.to_string()));
+    Ok(Submission {
+        shown: form.digest.parse().ok(),
+        answer: Answer {
+            approve,
+            code: Secret::new(form.code.to_string()),
+            password,
+        },
+    })
+}
+
 async fn submit(
     Extract(page): Extract<Page>,
     Path(token): Path<String>,
     headers: HeaderMap,
-    form: Result<Form<Submitted>, axum::extract::rejection::FormRejection>,
+    form: Result<RawForm, axum::extract::rejection::RawFormRejection>,
 ) -> Response {
     if let Some(refused) = page.refuse_foreign(&headers, true) {
         return refused;
@@ -156,32 +214,15 @@ async fn submit(
     let Some(request) = page.desk.store.by_token(&token) else {
         return not_found().await;
     };
-    let Ok(Form(form)) = form else {
-        return plain(StatusCode::FORBIDDEN, "the form is missing its CSRF token");
+    let Ok(RawForm(body)) = form else {
+        return plain(StatusCode::FORBIDDEN, FormRefusal::Unreadable.text());
     };
-    if form.csrf.is_empty() || !bool::from(form.csrf.as_bytes().ct_eq(request.csrf.as_bytes())) {
-        return plain(
-            StatusCode::FORBIDDEN,
-            "the form's CSRF token is missing or wrong: reload the page and try again",
-        );
-    }
-    let approve = match form.decision.as_str() {
-        "approve" => true,
-        "reject" => false,
-        _ => {
-            return render(
-                &page,
-                &request,
-                Some(Err("choose Approve or Reject".to_owned())),
-            );
+    let Submission { shown, answer } = match read_form(&body, &request.csrf) {
+        Ok(submission) => submission,
+        Err(refusal @ FormRefusal::NoDecision) => {
+            return render(&page, &request, Some(Err(refusal.text().to_owned())));
         }
-    };
-    let shown = form.digest.parse().ok();
-    let password = (!form.password.is_empty()).then(|| Secret::new(form.password.to_string()));
-    let answer = Answer {
-        approve,
-        code: Secret::new(form.code.to_string()),
-        password,
+        Err(refusal) => return plain(StatusCode::FORBIDDEN, refusal.text()),
     };
     let outcome = page
         .desk
@@ -351,4 +392,118 @@ fn render(page: &Page, request: &Request, message: Option<Result<String, String>
         .into_response();
     harden(&mut response);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CSRF: &str = "c3JmLXRva2VuLWZvci10ZXN0cw";
+
+    fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+        serde_urlencoded::to_string(pairs).unwrap().into_bytes()
+    }
+
+    #[test]
+    fn reads_an_approval_with_its_code_password_and_digest() {
+        let digest = B256::repeat_byte(0xab);
+        let body = form(&[
+            ("csrf", CSRF),
+            ("digest", &digest.to_string()),
+            ("password", "correct horse é"),
+            ("code", "123456"),
+            ("decision", "approve"),
+        ]);
+        let Submission { shown, answer } = read_form(&body, CSRF).unwrap();
+        assert_eq!(shown, Some(digest));
+        assert!(answer.approve);
+        assert_eq!(answer.code.expose_secret(), "123456");
+        assert_eq!(
+            answer.password.as_ref().map(|p| p.expose_secret().as_str()),
+            Some("correct horse é")
+        );
+    }
+
+    #[test]
+    fn refuses_a_form_without_the_token_or_a_decision() {
+        let refusal = |body: &[u8]| read_form(body, CSRF).err();
+        assert_eq!(
+            refusal(&form(&[("code", "1"), ("decision", "approve")])),
+            Some(FormRefusal::Csrf)
+        );
+        assert_eq!(
+            refusal(&form(&[
+                ("csrf", "c3JmLXRva2VuLWZvci10ZXN0cx"),
+                ("decision", "approve")
+            ])),
+            Some(FormRefusal::Csrf)
+        );
+        assert_eq!(
+            refusal(&form(&[("csrf", CSRF), ("decision", "Approve")])),
+            Some(FormRefusal::NoDecision)
+        );
+        // A field named twice is not guessed at.
+        assert_eq!(
+            refusal(b"csrf=c3JmLXRva2VuLWZvci10ZXN0cw&decision=reject&decision=approve"),
+            Some(FormRefusal::Unreadable)
+        );
+        // An empty token never matches, even an empty expected one.
+        assert_eq!(
+            read_form(&form(&[("csrf", ""), ("decision", "reject")]), "").err(),
+            Some(FormRefusal::Csrf)
+        );
+        let reject = read_form(&form(&[("csrf", CSRF), ("decision", "reject")]), CSRF).unwrap();
+        assert!(!reject.answer.approve);
+        assert_eq!(reject.shown, None);
+        assert!(reject.answer.password.is_none());
+    }
+
+    proptest::proptest! {
+        /// Whatever a browser posts, every field comes back exactly as typed, and only the
+        /// request's own CSRF token is accepted.
+        #[test]
+        fn any_posted_form_reads_back_what_was_typed(
+            code in "\\PC{0,12}",
+            password in "\\PC{0,40}",
+            approve in proptest::prelude::any::<bool>(),
+            digest in proptest::prelude::any::<[u8; 32]>(),
+            token in "[A-Za-z0-9_-]{0,30}",
+        ) {
+            let digest = B256::from(digest);
+            let decision = if approve { "approve" } else { "reject" };
+            let fields = [
+                ("csrf", token.as_str()),
+                ("digest", &digest.to_string()),
+                ("code", &code),
+                ("password", &password),
+                ("decision", decision),
+            ];
+            let body = form(&fields);
+            match read_form(&body, CSRF) {
+                Ok(submission) => {
+                    proptest::prop_assert_eq!(token.as_str(), CSRF);
+                    proptest::prop_assert_eq!(submission.answer.approve, approve);
+                    proptest::prop_assert_eq!(submission.answer.code.expose_secret(), &code);
+                    proptest::prop_assert_eq!(
+                        submission.answer.password.as_ref().map(|p| p.expose_secret().clone()),
+                        (!password.is_empty()).then(|| password.clone())
+                    );
+                    proptest::prop_assert_eq!(submission.shown, Some(digest));
+                }
+                Err(refusal) => {
+                    proptest::prop_assert_ne!(token.as_str(), CSRF);
+                    proptest::prop_assert_eq!(refusal, FormRefusal::Csrf);
+                }
+            }
+            let accepted = read_form(&form(&[("csrf", CSRF), ("code", &code), ("decision", decision)]), CSRF);
+            proptest::prop_assert!(accepted.is_ok());
+        }
+
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            if let Err(refusal) = read_form(&body, CSRF) {
+                proptest::prop_assert!(!refusal.text().is_empty());
+            }
+        }
+    }
 }

@@ -86,17 +86,30 @@ pub enum Eip712Error {
     )]
     DuplicateKey { key: String, offset: usize },
 
-    #[error("{at}: expected {expected}, got {got}")]
+    #[error(
+        "{}: expected {}, got {got}",
+        tail(.at),
+        explain(.expected)
+    )]
     WrongJsonType {
         at: String,
         expected: String,
         got: &'static str,
     },
 
-    #[error("{at}: the required key {} is missing", quote(.key))]
+    #[error(
+        "{}: the required key {} is missing",
+        tail(.at),
+        quote(.key)
+    )]
     MissingKey { at: String, key: String },
 
-    #[error("{at}: unexpected key {}: {why}", quote(.key))]
+    #[error(
+        "{}: unexpected key {}: {}",
+        tail(.at),
+        quote(.key),
+        explain(.why)
+    )]
     UnexpectedKey {
         at: String,
         key: String,
@@ -106,24 +119,43 @@ pub enum Eip712Error {
     #[error("types: {count} struct definitions, over the limit of {max}")]
     TooManyTypes { count: usize, max: usize },
 
-    #[error("{at}: {} is not a valid struct name: {why}", quote(.name))]
+    #[error(
+        "{}: {} is not a valid struct name: {}",
+        tail(.at),
+        quote(.name),
+        explain(.why)
+    )]
     BadStructName {
         at: String,
         name: String,
         why: String,
     },
 
-    #[error("{at}: {} is not a valid field name: {why}", quote(.name))]
+    #[error(
+        "{}: {} is not a valid field name: {}",
+        tail(.at),
+        quote(.name),
+        explain(.why)
+    )]
     BadFieldName {
         at: String,
         name: String,
         why: String,
     },
 
-    #[error("{at}: the field {} is declared twice", quote(.name))]
+    #[error(
+        "{}: the field {} is declared twice",
+        tail(.at),
+        quote(.name)
+    )]
     DuplicateField { at: String, name: String },
 
-    #[error("{at}: {} is not a valid type: {why}", quote(.type_name))]
+    #[error(
+        "{}: {} is not a valid type: {}",
+        tail(.at),
+        quote(.type_name),
+        explain(.why)
+    )]
     BadType {
         at: String,
         type_name: String,
@@ -131,7 +163,8 @@ pub enum Eip712Error {
     },
 
     #[error(
-        "{at}: unknown type {}: {} is neither an atomic type nor a struct defined in types",
+        "{}: unknown type {}: {} is neither an atomic type nor a struct defined in types",
+        tail(.at),
         quote(.type_name),
         quote(.missing)
     )]
@@ -141,13 +174,23 @@ pub enum Eip712Error {
         missing: String,
     },
 
-    #[error("{at}: {why}")]
+    #[error(
+        "{}: {}",
+        tail(.at),
+        explain(.why)
+    )]
     BadDomainType { at: String, why: String },
 
-    #[error("types.{name}: its encodeType is longer than {max} bytes")]
+    #[error(
+        "types.{}: its encodeType is longer than {max} bytes",
+        head(.name)
+    )]
     TypeTooLong { name: String, max: usize },
 
-    #[error("primaryType: {} is not a struct defined in types", quote(.name))]
+    #[error(
+        "primaryType: {} is not a struct defined in types",
+        quote(.name)
+    )]
     UndefinedPrimaryType { name: String },
 
     #[error(
@@ -156,21 +199,37 @@ pub enum Eip712Error {
     )]
     DomainOnlyMessage,
 
-    #[error("{at}: {value} is not an address: {why}")]
+    #[error(
+        "{}: {} is not an address: {}",
+        tail(.at),
+        .value,
+        explain(.why)
+    )]
     NotAnAddress {
         at: String,
         value: String,
         why: String,
     },
 
-    #[error("{at}: {value} is not an integer: {why}")]
+    #[error(
+        "{}: {} is not an integer: {}",
+        tail(.at),
+        .value,
+        explain(.why)
+    )]
     NotAnInteger {
         at: String,
         value: String,
         why: String,
     },
 
-    #[error("{at}: {value} does not fit in {type_name} ({range})")]
+    #[error(
+        "{}: {} does not fit in {} ({})",
+        tail(.at),
+        .value,
+        head(.type_name),
+        .range
+    )]
     IntegerOutOfRange {
         at: String,
         value: String,
@@ -178,7 +237,13 @@ pub enum Eip712Error {
         range: String,
     },
 
-    #[error("{at}: {value} is not {type_name}: {why}")]
+    #[error(
+        "{}: {} is not {}: {}",
+        tail(.at),
+        .value,
+        head(.type_name),
+        explain(.why)
+    )]
     BadBytes {
         at: String,
         value: String,
@@ -186,7 +251,11 @@ pub enum Eip712Error {
         why: String,
     },
 
-    #[error("{at}: {type_name} takes exactly {expected} items, got {got}")]
+    #[error(
+        "{}: {} takes exactly {expected} items, got {got}",
+        tail(.at),
+        head(.type_name)
+    )]
     ArrayLength {
         at: String,
         type_name: String,
@@ -389,18 +458,58 @@ fn domain_from(node: Node) -> Domain {
     domain
 }
 
+/// The most characters of untrusted text an error message repeats, escapes included.
+const SHOWN: usize = 80;
+/// The most characters of a path (`message.to.wallet`) an error message shows: its end.
+const SHOWN_PATH: usize = 120;
+/// The most characters of an explanation built around untrusted names.
+const SHOWN_WHY: usize = 240;
+
 /// Quotes untrusted text for an error message: escaped (no control or bidi characters reach a
-/// terminal) and cut after 80 characters.
+/// terminal) and cut after [`SHOWN`] characters of output, so escapes cannot lengthen it.
 fn quote(text: &str) -> String {
-    const SHOWN: usize = 80;
     let mut quoted = String::from("\"");
-    for (index, c) in text.chars().enumerate() {
-        if index == SHOWN {
+    let mut shown = 0;
+    for c in text.chars() {
+        let escaped: String = c.escape_debug().collect();
+        shown += escaped.chars().count();
+        if shown > SHOWN {
             quoted.push('…');
             break;
         }
-        quoted.extend(c.escape_debug());
+        quoted.push_str(&escaped);
     }
     quoted.push('"');
     quoted
+}
+
+/// The start of a name or value already made safe to show (an identifier, a type, a quoted
+/// value), cut after [`SHOWN`] characters: names in typed data have no length limit.
+fn head(text: &str) -> String {
+    cut(text, SHOWN)
+}
+
+/// An explanation, cut after [`SHOWN_WHY`] characters (it may repeat a struct name).
+fn explain(text: &str) -> String {
+    cut(text, SHOWN_WHY)
+}
+
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// The end of a path, the part that says which field, cut to [`SHOWN_PATH`] characters.
+fn tail(path: &str) -> String {
+    let count = path.chars().count();
+    if count <= SHOWN_PATH {
+        return path.to_owned();
+    }
+    let start = path
+        .char_indices()
+        .nth(count - SHOWN_PATH)
+        .map_or(0, |(index, _)| index);
+    format!("…{}", &path[start..])
 }

@@ -1696,3 +1696,53 @@ proptest::proptest! {
         proptest::prop_assert_eq!(&members[4].value, &Node::Int(I256::try_from(mail.delta).unwrap()));
     }
 }
+
+// --- found by fuzzing --------------------------------------------------------------------------
+
+/// However long or escape-heavy the names and values it repeats, a refusal stays short enough to
+/// show. The fuzzer found a type name of 90 DEL characters, each escaped to six (`\u{7f}`), making
+/// a 643-character message (`fuzz/regressions/eip712/escaped-type-name-lengthens-the-error`); long
+/// plain field names in a path and long struct names were unbounded too.
+#[test]
+fn refusals_stay_short_whatever_the_typed_data_repeats() {
+    let crash = fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/regressions/eip712/escaped-type-name-lengthens-the-error"
+    ))
+    .unwrap();
+    let long = "a".repeat(5000);
+    let struct_name = format!("S{}", "x".repeat(5000));
+    let domain = r#""EIP712Domain":[{"name":"name","type":"string"}]"#;
+    let cases = [
+        crash,
+        // A long plain field name in the path of a bad value.
+        format!(
+            r#"{{"types":{{{domain},"T":[{{"name":"{long}","type":"uint8"}}]}},"primaryType":"T","domain":{{"name":"n"}},"message":{{"{long}":"300"}}}}"#
+        ),
+        // A long struct name in an array type given the wrong number of items.
+        format!(
+            r#"{{"types":{{{domain},"T":[{{"name":"v","type":"{struct_name}[2]"}}],"{struct_name}":[{{"name":"a","type":"bool"}}]}},"primaryType":"T","domain":{{"name":"n"}},"message":{{"v":[]}}}}"#
+        ),
+        // Escapes in a key, a type and a primary type.
+        format!(
+            r#"{{"types":{{{domain},"T":[{{"name":"v","type":"{}"}}]}},"primaryType":"T","domain":{{"name":"n"}},"message":{{}}}}"#,
+            "\\u0001".repeat(500)
+        ),
+        format!(
+            r#"{{"types":{{{domain}}},"primaryType":"{}","domain":{{"name":"n"}}}}"#,
+            "\\u202e".repeat(500)
+        ),
+    ];
+    for case in &cases {
+        let message = refusal(case);
+        assert!(
+            message.chars().count() <= 400,
+            "{} characters: {message}",
+            message.chars().count()
+        );
+    }
+    // What is cut still says where: the end of the path, and that text was cut.
+    assert!(refusal(&cases[1]).starts_with('…'));
+    assert!(refusal(&cases[1]).contains("does not fit in uint8"));
+    assert!(refusal(&cases[2]).contains("Sxxx"));
+}

@@ -80,6 +80,19 @@ impl Kdf {
         Ok(Self::Scrypt { log_n, r, p, salt })
     }
 
+    /// The work a derivation takes: scrypt's `n * r * p` or PBKDF2's rounds. The fuzzer decrypts
+    /// only what is cheap.
+    pub(crate) fn cost(&self) -> u64 {
+        match self {
+            Self::Scrypt { log_n, r, p, .. } => 1u64
+                .checked_shl(u32::from(*log_n))
+                .unwrap_or(u64::MAX)
+                .saturating_mul(u64::from(*r))
+                .saturating_mul(u64::from(*p)),
+            Self::Pbkdf2 { rounds, .. } => u64::from(*rounds),
+        }
+    }
+
     /// Derives the envelope key. This is the slow step (about half a second at standard cost).
     pub(crate) fn derive(&self, password: &Password) -> Result<Secret<[u8; 32]>, KeystoreError> {
         let mut key = Zeroizing::new([0u8; DERIVED_KEY_LEN]);

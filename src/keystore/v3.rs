@@ -69,6 +69,11 @@ impl Keystore {
         self.address
     }
 
+    /// The work its KDF asks for (see `crate::fuzzing`).
+    pub(crate) fn kdf_cost(&self) -> u64 {
+        self.envelope.kdf().cost()
+    }
+
     /// Decrypts the key. A wrong password gives exactly "invalid password or corrupted keystore".
     pub fn decrypt(&self, password: &Password) -> Result<PrivateKey, KeystoreError> {
         let key = SealingKey::derive(self.envelope.kdf().clone(), password)?;

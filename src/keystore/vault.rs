@@ -256,6 +256,11 @@ impl Vault {
         self.totp_enrolled
     }
 
+    /// The work its KDF asks for (see `crate::fuzzing`).
+    pub(crate) fn kdf_cost(&self) -> u64 {
+        self.envelope.kdf().cost()
+    }
+
     /// Derives the key from `password` (the slow step), checks the MAC, and checks the account
     /// list against the digest sealed inside. The key is derived, and the payload decrypted,
     /// straight into the unlocked vault's locked buffer.
@@ -285,6 +290,27 @@ impl Vault {
             secrets,
         })
     }
+}
+
+/// Reads a decrypted vault payload as [`Vault::unlock`] does once the MAC matched, then every
+/// secret in it as signing would: for the fuzzer, which cannot forge a MAC. Returns how many
+/// imported keys it holds.
+pub(crate) fn read_payload(payload: &[u8]) -> Result<usize, KeystoreError> {
+    let mut buffer = LockedBuffer::new(DERIVED_KEY_LEN + payload.len());
+    buffer.expose_secret_mut()[DERIVED_KEY_LEN..].copy_from_slice(payload);
+    let secrets = VaultSecrets::from_buffer(buffer)?;
+    hd::from_entropy(secrets.entropy())?;
+    for slot in 0..secrets.imported_count() {
+        let key = secrets
+            .imported(slot)
+            .ok_or(KeystoreError::CorruptVault("an imported key is missing"))?;
+        PrivateKey::from_bytes(key).map_err(|_| KeystoreError::InvalidKey)?;
+    }
+    if let Some(secret) = secrets.totp() {
+        totp::from_bytes(secret)
+            .map_err(|_| KeystoreError::CorruptVault("the TOTP secret is invalid"))?;
+    }
+    Ok(secrets.imported_count())
 }
 
 fn check_account_list(accounts: &[Account]) -> Result<(), KeystoreError> {

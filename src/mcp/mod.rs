@@ -9,14 +9,14 @@
 //! and no argument carries a password or code.
 
 mod approval;
-mod args;
+pub(crate) mod args;
 mod calls;
 mod error;
 mod funds;
 mod output;
 mod signatures;
 mod stdio;
-mod tools;
+pub(crate) mod tools;
 
 use std::path::PathBuf;
 use std::sync::Arc;
