@@ -639,37 +639,13 @@ async fn twenty_concurrent_transfers_from_one_account_get_consecutive_nonces_and
     });
     let ids = futures::future::join_all(calls).await;
     // The terminal approver's socket: list everything pending and approve it with one code.
-    let socket = rig.state_dir().join("approve.sock");
-    let replies = human(move || {
-        use std::io::{BufRead, BufReader, Write};
-        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut writer = stream;
-        let mut exchange = |command: Value| {
-            writeln!(writer, "{command}").unwrap();
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            serde_json::from_str::<Value>(&line).unwrap()
-        };
-        let listed = exchange(json!({ "op": "list" }));
-        let chosen: Vec<Value> = listed["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| json!({ "id": r["id"], "digest": r["digest"] }))
-            .collect();
-        assert_eq!(chosen.len(), 20);
-        assert_eq!(listed["locked"], true);
-        let code = Human::default().fresh_code();
-        exchange(json!({
-            "op": "answer",
-            "requests": chosen,
-            "approve": true,
-            "code": code,
-            "password": crate::support::mcp::FIXTURE_PASSWORD,
-        }))
+    let home = rig.state_dir().to_owned();
+    let (listed, replies) = human(move || {
+        crate::support::human::approve_all_on_socket(&home, &Human::default().fresh_code())
     })
     .await;
+    assert_eq!(listed["requests"].as_array().unwrap().len(), 20, "{listed}");
+    assert_eq!(listed["locked"], true);
     assert!(replies["error"].is_null(), "{replies}");
     // Wait for all of them first, so a request that does not settle is reported beside the
     // others' states (a failed one leaves a nonce gap the later ones wait behind).

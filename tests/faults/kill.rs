@@ -9,7 +9,7 @@
 //!
 //! The seed is printed; `KEYWARD_FAULT_SEED=N` replays a run sequence.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use rmcp::ServiceExt;
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::{FRIEND, MAIN, assert_audit_complete, faulty_config, nonce_of, raw_hash, tx_nonce};
 use crate::support::anvil::Anvil;
 use crate::support::faultproxy::{Fault, FaultProxy, Rule};
-use crate::support::human::{Human, http};
+use crate::support::human::{Human, approve_all_on_socket, http};
 use crate::support::mcp::{Client, FIXTURE_PASSWORD, ServerHome, call, ok};
 
 const RUNS: u64 = 20;
@@ -178,30 +178,12 @@ fn post_approval(url: &str, form: &str) -> String {
 
 /// Approves every pending request through the terminal approver's socket with `code`.
 fn approve_on_socket(home: &std::path::Path, code: &str) -> Value {
-    let stream = std::os::unix::net::UnixStream::connect(home.join("approve.sock")).unwrap();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
-    let mut exchange = |command: Value| {
-        writeln!(writer, "{command}").unwrap();
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        serde_json::from_str::<Value>(&line).unwrap()
-    };
-    let listed = exchange(json!({ "op": "list" }));
-    let chosen: Vec<Value> = listed["requests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| json!({ "id": r["id"], "digest": r["digest"] }))
-        .collect();
-    assert!(!chosen.is_empty(), "nothing pending: {listed}");
-    exchange(json!({
-        "op": "answer",
-        "requests": chosen,
-        "approve": true,
-        "code": code,
-        "password": FIXTURE_PASSWORD,
-    }))
+    let (listed, answer) = approve_all_on_socket(home, code);
+    assert!(
+        !listed["requests"].as_array().unwrap().is_empty(),
+        "nothing pending: {listed}"
+    );
+    answer
 }
 
 /// Follows a request on the restarted server until it is final, or pending with nothing under

@@ -213,3 +213,37 @@ impl Human {
         http("POST", url, &[("Origin", origin)], Some(&form))
     }
 }
+
+/// The terminal approver, as `keyward approve` speaks to the socket in `home`: lists what is
+/// pending, then approves all of it with `code` and the fixture password. Returns the listing
+/// and the answer.
+pub(crate) fn approve_all_on_socket(
+    home: &std::path::Path,
+    code: &str,
+) -> (serde_json::Value, serde_json::Value) {
+    use std::io::{BufRead, BufReader};
+    let stream = std::os::unix::net::UnixStream::connect(home.join("approve.sock")).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let mut exchange = |command: serde_json::Value| {
+        writeln!(writer, "{command}").unwrap();
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    let listed = exchange(serde_json::json!({ "op": "list" }));
+    let chosen: Vec<serde_json::Value> = listed["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::json!({ "id": r["id"], "digest": r["digest"] }))
+        .collect();
+    let answer = exchange(serde_json::json!({
+        "op": "answer",
+        "requests": chosen,
+        "approve": true,
+        "code": code,
+        "password": FIXTURE_PASSWORD,
+    }));
+    (listed, answer)
+}
