@@ -373,6 +373,11 @@ pub fn form(data: &[u8]) {
                 "reject"
             };
             assert_eq!(field("decision"), Some(decision));
+            // An approval is bound to the request the page showed.
+            assert!(
+                !submission.answer.approve || submission.shown.is_some(),
+                "an approval without the shown request's digest was accepted"
+            );
         }
         Err(refusal) => check_message("form", refusal.text()),
     }

@@ -162,6 +162,8 @@ pub(crate) enum FormRefusal {
     Csrf,
     /// Neither Approve nor Reject was chosen.
     NoDecision,
+    /// An approval that does not name the digest of the request the page showed.
+    NoDigest,
 }
 
 impl FormRefusal {
@@ -173,6 +175,10 @@ impl FormRefusal {
                 "the form's CSRF token is missing or wrong: reload the page and try again"
             }
             Self::NoDecision => "choose Approve or Reject",
+            Self::NoDigest => {
+                "the form does not say which request it showed, so nothing was approved: reload \
+                 the page and approve again"
+            }
         }
     }
 }
@@ -191,9 +197,15 @@ pub(crate) fn read_form(body: &[u8], csrf: &str) -> Result<Submission, FormRefus
         "reject" => false,
         _ => return Err(FormRefusal::NoDecision),
     };
+    // An approval is bound to the request the human saw: without its digest it is refused. A
+    // rejection needs no such proof.
+    let shown = form.digest.parse().ok();
+    if approve && shown.is_none() {
+        return Err(FormRefusal::NoDigest);
+    }
     let password = (!form.password.is_empty()).then(|| Secret::new(form.password.to_string()));
     Ok(Submission {
-        shown: form.digest.parse().ok(),
+        shown,
         answer: Answer {
             approve,
             code: Secret::new(form.code.to_string()),
@@ -219,7 +231,7 @@ async fn submit(
     };
     let Submission { shown, answer } = match read_form(&body, &request.csrf) {
         Ok(submission) => submission,
-        Err(refusal @ FormRefusal::NoDecision) => {
+        Err(refusal @ (FormRefusal::NoDecision | FormRefusal::NoDigest)) => {
             return render(&page, &request, Some(Err(refusal.text().to_owned())));
         }
         Err(refusal) => return plain(StatusCode::FORBIDDEN, refusal.text()),
@@ -452,6 +464,16 @@ mod tests {
             read_form(&form(&[("csrf", ""), ("decision", "reject")]), "").err(),
             Some(FormRefusal::Csrf)
         );
+        // An approval must name the request it showed; a digest that does not parse is none.
+        for digest in [None, Some(""), Some("0xabc"), Some("not a digest")] {
+            let mut fields = vec![("csrf", CSRF), ("decision", "approve"), ("code", "123456")];
+            fields.extend(digest.map(|digest| ("digest", digest)));
+            assert_eq!(
+                refusal(&form(&fields)),
+                Some(FormRefusal::NoDigest),
+                "{digest:?}"
+            );
+        }
         let reject = read_form(&form(&[("csrf", CSRF), ("decision", "reject")]), CSRF).unwrap();
         assert!(!reject.answer.approve);
         assert_eq!(reject.shown, None);
@@ -495,8 +517,13 @@ mod tests {
                     proptest::prop_assert_eq!(refusal, FormRefusal::Csrf);
                 }
             }
-            let accepted = read_form(&form(&[("csrf", CSRF), ("code", &code), ("decision", decision)]), CSRF);
-            proptest::prop_assert!(accepted.is_ok());
+            // Without the digest a rejection still counts; an approval does not.
+            let undigested = read_form(&form(&[("csrf", CSRF), ("code", &code), ("decision", decision)]), CSRF);
+            if approve {
+                proptest::prop_assert_eq!(undigested.err(), Some(FormRefusal::NoDigest));
+            } else {
+                proptest::prop_assert!(undigested.is_ok());
+            }
         }
 
         #[test]
