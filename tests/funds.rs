@@ -794,35 +794,13 @@ async fn without_a_human_no_call_moves_funds_and_every_request_expires(transport
     keyward::audit::verify(rig.state_dir()).unwrap();
 }
 
-/// keyward serve as a child process, with its pid, for kill -9. Waits first until no earlier
-/// server (one just killed, or still exiting after its stdin closed) holds the wallet's lock.
+/// keyward serve as a child process, with its pid, for kill -9.
 async fn child(home: &ServerHome) -> (Client, u32) {
-    use rmcp::ServiceExt;
-    let lock = home.path().join("serve.lock");
-    let started = std::time::Instant::now();
-    while let Err(keyward::files::FileError::Busy(_)) =
-        keyward::files::FileLock::try_exclusive(&lock)
-    {
-        assert!(
-            started.elapsed().as_secs() < 20,
-            "the previous server never exited"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
-    command
-        .arg("--home")
-        .arg(home.path())
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn");
-    let (transport, _stderr) = rmcp::transport::TokioChildProcess::builder(command)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = transport.id().unwrap();
-    (().serve(transport).await.unwrap(), pid)
+    crate::support::mcp::serve_child(
+        home.path(),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward")),
+    )
+    .await
 }
 
 #[tokio::test]

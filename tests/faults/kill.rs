@@ -12,14 +12,13 @@
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use rmcp::ServiceExt;
 use serde_json::{Value, json};
 
 use super::{FRIEND, MAIN, assert_audit_complete, faulty_config, nonce_of, raw_hash, tx_nonce};
 use crate::support::anvil::Anvil;
 use crate::support::faultproxy::{Fault, FaultProxy, Rule};
 use crate::support::human::{Human, approve_all_on_socket, http};
-use crate::support::mcp::{Client, FIXTURE_PASSWORD, ServerHome, call, ok};
+use crate::support::mcp::{Client, FIXTURE_PASSWORD, ServerHome, call, ok, serve_child};
 
 const RUNS: u64 = 20;
 
@@ -89,18 +88,7 @@ impl Child {
     /// ignored (an ignored signal survives exec), so a write past `RLIMIT_FSIZE` fails with
     /// EFBIG, as on a full disk, instead of killing it.
     pub(super) async fn start_with(home: &ServerHome, ignore_file_size_signal: bool) -> Self {
-        let lock = home.path().join("serve.lock");
-        let started = Instant::now();
-        while let Err(keyward::files::FileError::Busy(_)) =
-            keyward::files::FileLock::try_exclusive(&lock)
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the killed server never let go of its lock"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let mut command = if ignore_file_size_signal {
+        let command = if ignore_file_size_signal {
             let mut command = tokio::process::Command::new("bash");
             command
                 .arg("-c")
@@ -110,19 +98,7 @@ impl Child {
         } else {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
         };
-        command
-            .arg("--home")
-            .arg(home.path())
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn");
-        let (transport, _stderr) = rmcp::transport::TokioChildProcess::builder(command)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = transport.id().unwrap();
-        let client = ().serve(transport).await.unwrap();
+        let (client, pid) = serve_child(home.path(), command).await;
         Self { client, pid }
     }
 

@@ -404,3 +404,37 @@ pub(crate) fn tool_error(result: &CallToolResult) -> (String, String) {
     assert_eq!(error["message"], text.as_str());
     (error["kind"].as_str().unwrap().to_owned(), text)
 }
+
+/// `keyward serve` on `home` as an MCP child over stdio, with its pid (for kill -9), a clean
+/// environment and warnings only. `command` runs it: the binary itself, or a wrapper that execs
+/// it. Waits first until no earlier server (one just killed, or still exiting after its stdin
+/// closed) holds the wallet's lock.
+pub(crate) async fn serve_child(
+    home: &Path,
+    mut command: tokio::process::Command,
+) -> (Client, u32) {
+    let lock = home.join("serve.lock");
+    let started = std::time::Instant::now();
+    while let Err(keyward::files::FileError::Busy(_)) =
+        keyward::files::FileLock::try_exclusive(&lock)
+    {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the previous server never let go of the wallet's lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    command
+        .arg("--home")
+        .arg(home)
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn");
+    let (transport, _stderr) = TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = transport.id().unwrap();
+    (().serve(transport).await.unwrap(), pid)
+}
