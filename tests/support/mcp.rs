@@ -182,19 +182,8 @@ impl ServerHome {
 
     /// An rmcp client connected to the real keyward binary over stdio.
     pub(crate) async fn child_process(&self, generation: Generation) -> Client {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
-        command
-            .arg("--home")
-            .arg(self.path())
-            .arg("serve")
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn");
-        let (transport, _stderr) = TokioChildProcess::builder(command)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        connect_child(transport, generation).await
+        let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+        connect_child(serve_transport(self.path(), command), generation).await
     }
 }
 
@@ -409,10 +398,7 @@ pub(crate) fn tool_error(result: &CallToolResult) -> (String, String) {
 /// environment and warnings only. `command` runs it: the binary itself, or a wrapper that execs
 /// it. Waits first until no earlier server (one just killed, or still exiting after its stdin
 /// closed) holds the wallet's lock.
-pub(crate) async fn serve_child(
-    home: &Path,
-    mut command: tokio::process::Command,
-) -> (Client, u32) {
+pub(crate) async fn serve_child(home: &Path, command: tokio::process::Command) -> (Client, u32) {
     let lock = home.join("serve.lock");
     let started = std::time::Instant::now();
     while let Err(keyward::files::FileError::Busy(_)) =
@@ -424,6 +410,14 @@ pub(crate) async fn serve_child(
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    let transport = serve_transport(home, command);
+    let pid = transport.id().unwrap();
+    (().serve(transport).await.unwrap(), pid)
+}
+
+/// `command` (the binary, or a wrapper that execs it) started as `keyward serve` on `home` over
+/// stdio, with a clean environment and warnings only.
+fn serve_transport(home: &Path, mut command: tokio::process::Command) -> TokioChildProcess {
     command
         .arg("--home")
         .arg(home)
@@ -435,6 +429,5 @@ pub(crate) async fn serve_child(
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let pid = transport.id().unwrap();
-    (().serve(transport).await.unwrap(), pid)
+    transport
 }
