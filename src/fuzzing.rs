@@ -11,6 +11,7 @@
 //! it only asserts.
 
 use alloy::primitives::{Address, U256, keccak256};
+use keyward_hardware::fuzzing::check_message;
 use serde_json::Value;
 
 use crate::abi::{self, Decoded, Function};
@@ -30,9 +31,6 @@ pub const PASSWORD: &str = "fuzz";
 pub const MAX_FUZZ_KDF_COST: u64 = 1 << 12;
 /// The CSRF token the form target's request carries.
 pub const CSRF: &str = "Zm9yIHRoZSBmdXp6ZXIgb25seQ";
-/// The longest refusal message allowed: a message says what was wrong and what to do, and
-/// repeats no more than a short prefix of what was sent.
-pub const MAX_MESSAGE_CHARS: usize = 600;
 
 /// A fuzz target's entry point.
 pub type Target = fn(&[u8]);
@@ -48,16 +46,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("config", config),
     ("form", form),
 ];
-
-/// Panics unless `message` is fit to show: not empty, not over [`MAX_MESSAGE_CHARS`].
-fn check_message(what: &str, message: &str) {
-    assert!(!message.trim().is_empty(), "{what}: an empty error message");
-    let chars = message.chars().count();
-    assert!(
-        chars <= MAX_MESSAGE_CHARS,
-        "{what}: an error message of {chars} characters: {message:.200}"
-    );
-}
 
 /// Keystore files, the vault file and the vault's decrypted payload.
 ///

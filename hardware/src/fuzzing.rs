@@ -19,10 +19,12 @@ use crate::error::TransportError;
 use crate::path::DerivationPath;
 use crate::transport::{Transport, Wait};
 
-/// The longest refusal message allowed.
+/// The longest refusal message allowed: a message says what was wrong and what to do, and
+/// repeats no more than a short prefix of what was sent. keyward's own entry points use it too.
 pub const MAX_MESSAGE_CHARS: usize = 600;
 
-fn check_message(what: &str, message: &str) {
+/// Panics unless `message` is fit to show: not empty, not over [`MAX_MESSAGE_CHARS`].
+pub fn check_message(what: &str, message: &str) {
     assert!(!message.trim().is_empty(), "{what}: an empty error message");
     let chars = message.chars().count();
     assert!(
