@@ -25,6 +25,8 @@ pub mod memory;
 pub mod policy;
 pub mod privacy;
 pub mod review;
+#[cfg(target_os = "linux")]
+pub mod sandbox;
 pub mod secret;
 pub mod secret_env;
 pub mod signer;

@@ -1,6 +1,8 @@
 //! Fund movements end to end against a real Anvil: the model asks, a scripted human reads the
 //! approval page and approves with a TOTP code, cast checks what landed.
 
+mod sandboxed;
+
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -18,15 +20,28 @@ const MAIN: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 
 /// A fresh Anvil with the tokens, a home aimed at it, a server with its approval page, and a
 /// client reaching the server over the rig's transport.
+///
+/// The server runs in this process, unless `KEYWARD_TEST_SERVER=sandboxed`: then it is the real
+/// `keyward serve` binary, sandboxed as it is by default, reached over its stdin and stdout or
+/// over HTTP. `scripts/test` runs the fund-movement and Ledger tests once that way.
 pub(crate) struct Rig {
     pub(crate) anvil: Anvil,
     pub(crate) home: ServerHome,
     pub(crate) client: Client,
-    pub(crate) server: keyward::mcp::Server,
     /// Where the approval page of the running server listens.
     pub(crate) page: std::net::SocketAddr,
     transport: Transport,
-    endpoint: Endpoint,
+    backend: Backend,
+}
+
+/// Where the rig's server runs.
+enum Backend {
+    InProcess {
+        /// Kept so the server lives as long as the rig.
+        _server: keyward::mcp::Server,
+        endpoint: Endpoint,
+    },
+    Sandboxed(sandboxed::Server),
 }
 
 impl Rig {
@@ -53,27 +68,29 @@ impl Rig {
             config_text(&anvil.url, 31337)
                 .replace("[privacy]\n", &format!("[privacy]\n{privacy}\n"))
         ));
-        let (server, page, endpoint, client) = serve(&home, transport).await;
+        let (backend, page, client) = serve(&home, transport).await;
         Some(Self {
             anvil,
             home,
             client,
-            server,
             page,
             transport,
-            endpoint,
+            backend,
         })
     }
 
     /// Starts a new server on the same home, without any shutdown step of the old one, as after a
     /// crash: new clients, a new HTTP listener when the rig speaks HTTP (the old one stops), and a
-    /// new approval page (see [`Rig::on_current_page`]). The old server's page, socket and
-    /// sweeper tasks keep running in this process: keyward offers no way to stop them.
+    /// new approval page (see [`Rig::on_current_page`]). In process, the old server's page, socket
+    /// and sweeper tasks keep running: keyward offers no way to stop them. A sandboxed server is
+    /// killed with SIGKILL first.
     pub(crate) async fn restart(&mut self) {
-        let (server, page, endpoint, client) = serve(&self.home, self.transport).await;
-        self.server = server;
+        if let Backend::Sandboxed(server) = &mut self.backend {
+            server.kill().await;
+        }
+        let (backend, page, client) = serve(&self.home, self.transport).await;
+        self.backend = backend;
         self.page = page;
-        self.endpoint = endpoint;
         self.client = client;
     }
 
@@ -84,7 +101,10 @@ impl Rig {
         handler: H,
         generation: Generation,
     ) -> rmcp::service::RunningService<rmcp::RoleClient, H> {
-        self.endpoint.connect(handler, generation).await
+        match &self.backend {
+            Backend::InProcess { endpoint, .. } => endpoint.connect(handler, generation).await,
+            Backend::Sandboxed(server) => server.connect(handler, generation).await,
+        }
     }
 
     /// `url` on the running server's approval page: the same path on the page's current address.
@@ -127,15 +147,21 @@ impl Rig {
     }
 }
 
-async fn serve(
-    home: &ServerHome,
-    transport: Transport,
-) -> (keyward::mcp::Server, std::net::SocketAddr, Endpoint, Client) {
+async fn serve(home: &ServerHome, transport: Transport) -> (Backend, std::net::SocketAddr, Client) {
+    if sandboxed::wanted() {
+        let (server, client) = sandboxed::Server::start(home, transport).await;
+        let page = server.page;
+        return (Backend::Sandboxed(server), page, client);
+    }
     let server = home.server();
     let page = server.start_approvals().await.unwrap();
     let endpoint = Endpoint::open(home, &server, transport).await;
     let client = endpoint.connect((), Generation::Initialize).await;
-    (server, page, endpoint, client)
+    let backend = Backend::InProcess {
+        _server: server,
+        endpoint,
+    };
+    (backend, page, client)
 }
 
 /// Runs blocking human actions off the async runtime, which serves the page.

@@ -29,6 +29,7 @@ mod mcp;
 mod memory;
 mod page_render;
 mod privacy;
+mod sandbox;
 mod secret_env;
 mod signatures;
 mod support;

@@ -140,6 +140,12 @@ Examples:
         /// Approvals still need a TOTP code
         #[arg(long, value_name = "PATH")]
         password_file: Option<PathBuf>,
+
+        /// UNSAFE: serve without keyward's sandbox (Landlock, seccomp, no_new_privs, rlimits), so
+        /// that a compromised keyward could read any file you can, reach any host and run any
+        /// program. Only for finding out whether the sandbox is what breaks something
+        #[arg(long)]
+        no_sandbox: bool,
     },
 
     /// Approve or reject pending requests in the terminal, with a TOTP code
@@ -464,7 +470,8 @@ fn run(cli: Cli) -> Result<()> {
             config,
             http,
             password_file,
-        } => serve::serve(&home, config, http, password_file),
+            no_sandbox,
+        } => serve::serve(&home, config, http, password_file, !no_sandbox),
         Command::Token(TokenCommand::Create { name }) => token::create(&home, &name),
         Command::Token(TokenCommand::List { json }) => token::list(&home, json),
         Command::Token(TokenCommand::Revoke { name }) => token::revoke(&home, &name),

@@ -9,6 +9,9 @@
 //! Over HTTP the server runs until a signal stops it; stdin means nothing to it. The line that
 //! says where it listens goes to stderr, as a command's message, whatever the log level.
 //!
+//! Once it listens, and before it serves a single request, it sandboxes itself ([`crate::sandbox`])
+//! unless told `--no-sandbox`.
+//!
 //! Before it exits, on stdin EOF, SIGTERM, SIGINT or SIGHUP, or after an error, it locks the wallet
 //! explicitly, so the decrypted secrets are zeroized by keyward rather than left for the kernel to
 //! reclaim.
@@ -39,9 +42,13 @@ pub(super) fn serve(
     config: Option<PathBuf>,
     http: Option<SocketAddr>,
     password_file: Option<PathBuf>,
+    sandbox: bool,
 ) -> Result<()> {
     let config_path = config.unwrap_or_else(|| home.config_dir().join("keyward.toml"));
     let config = Config::load(&config_path)?;
+    // Landlock needs every directory it names to exist when the sandbox goes up.
+    crate::files::create_private_dir(home.data_dir())?;
+    let mut sandbox = sandbox.then(|| Sandbox::plan(home, &config_path, &config));
     crate::privacy::logs::reveal_addresses(config.log.reveal_addresses);
     let vault_path = home.vault_path();
     if !vault_path.exists() {
@@ -90,11 +97,28 @@ pub(super) fn serve(
             .start_approvals()
             .await
             .context("cannot start the approval page")?;
+        let bound = match http {
+            Some(listen) => {
+                let tokens = Arc::new(TokenStore::new(home.data_dir()));
+                Some(crate::http::bind(server.clone(), tokens, listen, &settings).await?)
+            }
+            None => None,
+        };
+        match sandbox.as_mut() {
+            Some(sandbox) => {
+                let listening = bound.iter().map(|bound| bound.local_addr());
+                sandbox.enter(std::iter::once(page).chain(listening).collect())?;
+            }
+            None => tracing::warn!(
+                "the sandbox is off (--no-sandbox, unsafe): a compromised keyward could read any \
+                 file you can and reach any host"
+            ),
+        }
+        #[cfg(all(debug_assertions, target_os = "linux"))]
+        crate::sandbox::run_probes();
         let checker = server.clone();
         tokio::spawn(async move { checker.check_networks().await });
-        if let Some(listen) = http {
-            let tokens = Arc::new(TokenStore::new(home.data_dir()));
-            let bound = crate::http::bind(server, tokens, listen, &settings).await?;
+        if let Some(bound) = bound {
             let _ = writeln!(
                 std::io::stderr(),
                 "keyward: MCP over HTTP at {} (approval page at http://{page}/)",
@@ -176,5 +200,42 @@ async fn arrival(signal: Option<&mut Signal>, name: &'static str) -> &'static st
             name
         }
         None => std::future::pending().await,
+    }
+}
+
+/// The sandbox, planned before start-up and entered once keyward listens.
+#[cfg(target_os = "linux")]
+struct Sandbox(crate::sandbox::Plan);
+
+#[cfg(target_os = "linux")]
+impl Sandbox {
+    fn plan(home: &Home, config_path: &std::path::Path, config: &Config) -> Self {
+        Self(crate::sandbox::Plan::for_server(
+            home,
+            config_path,
+            config,
+            &[],
+        ))
+    }
+
+    fn enter(&mut self, listening: Vec<SocketAddr>) -> Result<()> {
+        self.0.bind.extend(listening.iter().map(SocketAddr::port));
+        crate::sandbox::apply(&self.0)?.log();
+        Ok(())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+struct Sandbox;
+
+#[cfg(not(target_os = "linux"))]
+impl Sandbox {
+    fn plan(_: &Home, _: &std::path::Path, _: &Config) -> Self {
+        Self
+    }
+
+    fn enter(&mut self, _: Vec<SocketAddr>) -> Result<()> {
+        tracing::warn!("sandbox: keyward sandboxes itself on Linux only");
+        Ok(())
     }
 }

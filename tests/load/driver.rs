@@ -147,6 +147,11 @@ impl HttpServer {
         self.child.id()
     }
 
+    /// Waits for the server to exit (after a signal sent by pid).
+    pub(crate) fn wait(&mut self) {
+        let _ = self.child.wait();
+    }
+
     /// Everything the server wrote to stderr so far.
     pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()

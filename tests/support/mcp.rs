@@ -399,6 +399,14 @@ pub(crate) fn tool_error(result: &CallToolResult) -> (String, String) {
 /// it. Waits first until no earlier server (one just killed, or still exiting after its stdin
 /// closed) holds the wallet's lock.
 pub(crate) async fn serve_child(home: &Path, command: tokio::process::Command) -> (Client, u32) {
+    wait_until_no_server(home).await;
+    let transport = serve_transport(home, command);
+    let pid = transport.id().unwrap();
+    (().serve(transport).await.unwrap(), pid)
+}
+
+/// Waits until no server (one just killed, or still exiting) holds the wallet's lock in `home`.
+pub(crate) async fn wait_until_no_server(home: &Path) {
     let lock = home.join("serve.lock");
     let started = std::time::Instant::now();
     while let Err(keyward::files::FileError::Busy(_)) =
@@ -410,9 +418,6 @@ pub(crate) async fn serve_child(home: &Path, command: tokio::process::Command) -
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let transport = serve_transport(home, command);
-    let pid = transport.id().unwrap();
-    (().serve(transport).await.unwrap(), pid)
 }
 
 /// `command` (the binary, or a wrapper that execs it) started as `keyward serve` on `home` over

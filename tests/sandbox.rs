@@ -1,0 +1,213 @@
+//! keyward's own sandbox, seen from outside: the real `keyward serve`, with the debug build's
+//! probe (`KEYWARD_SANDBOX_PROBE`) making the attempts a compromised keyward would make once the
+//! sandbox is up. Files outside the home and unlisted ports are refused with a logged error while
+//! the server goes on serving; `execve` ends the process with SIGSYS. The same probes with
+//! `--no-sandbox` succeed, so the probes themselves are real.
+//!
+//! The fund-movement and Ledger suites run against the sandboxed binary too: `scripts/test` runs
+//! them once with `KEYWARD_TEST_SERVER=sandboxed` (tests/funds/sandboxed.rs).
+
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::json;
+use tokio::io::AsyncBufReadExt as _;
+
+use crate::support::anvil::Anvil;
+use crate::support::mcp::{Client, Generation, ServerHome, call, connect_with, ok};
+
+/// A canary standing in for `~/.ssh`: a private key file outside keyward's home.
+const CANARY: &str = "keyward sandbox canary: not a real key";
+
+/// A loopback port nobody configured, counting the connections that reach it.
+struct Unlisted {
+    port: u16,
+    reached: Arc<AtomicUsize>,
+}
+
+impl Unlisted {
+    fn open() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let reached = Arc::new(AtomicUsize::new(0));
+        let counter = reached.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stream.is_ok() {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+        Self { port, reached }
+    }
+}
+
+/// `keyward serve` over stdio on `home` with these probes, and what it logged up to the last
+/// probe's line; `extra` goes after `serve` (e.g. `--no-sandbox`).
+async fn serve_probing(home: &ServerHome, probes: &[String], extra: &[&str]) -> (Client, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+    command
+        .arg("--home")
+        .arg(home.path())
+        .arg("serve")
+        .args(extra)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "info")
+        .env("KEYWARD_SANDBOX_PROBE", probes.join(","));
+    let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(stderr.unwrap()).lines();
+    let mut log = String::new();
+    let mut answered = 0;
+    while answered < probes.len() {
+        let Ok(Some(line)) = lines.next_line().await else {
+            panic!("keyward serve exited before all probes answered:\n{log}");
+        };
+        answered += usize::from(line.contains("sandbox probe") && !line.contains("Ledgers"));
+        log.push_str(&line);
+        log.push('\n');
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (
+        connect_with((), transport, Generation::Initialize).await,
+        log,
+    )
+}
+
+fn outcome<'a>(log: &'a str, probe: &str) -> &'a str {
+    log.lines()
+        .find_map(|line| line.split_once(&format!("sandbox probe {probe}: ")))
+        .map(|(_, outcome)| outcome)
+        .unwrap_or_else(|| panic!("no outcome for probe {probe}:\n{log}"))
+}
+
+#[tokio::test]
+async fn files_outside_the_home_and_unlisted_ports_are_refused_and_the_server_serves_on() {
+    let Some(anvil) = Anvil::start(None, 31337) else {
+        return;
+    };
+    let home = ServerHome::new(&anvil.url);
+    let outside = tempfile::tempdir().unwrap();
+    let key = outside.path().join("id_ed25519");
+    std::fs::write(&key, CANARY).unwrap();
+    let unlisted = Unlisted::open();
+    let anvil_port = anvil
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let probes = vec![
+        format!("read:{}", key.display()),
+        format!("connect:127.0.0.1:{}", unlisted.port),
+        format!("read:{}", home.config_path().display()),
+        format!("connect:127.0.0.1:{anvil_port}"),
+    ];
+
+    let (client, log) = serve_probing(&home, &probes, &[]).await;
+    println!(
+        "{}",
+        log.lines()
+            .filter(|l| l.contains("sandbox"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        outcome(&log, &probes[0]).contains("Permission denied"),
+        "the file outside the home was readable:\n{log}"
+    );
+    assert!(
+        outcome(&log, &probes[1]).contains("Permission denied"),
+        "the unlisted port was reachable:\n{log}"
+    );
+    assert_eq!(outcome(&log, &probes[2]), "allowed", "{log}");
+    assert_eq!(outcome(&log, &probes[3]), "allowed", "{log}");
+    assert!(!log.contains(CANARY));
+    assert_eq!(unlisted.reached.load(Ordering::SeqCst), 0);
+    // The refusals cost nothing else: the server reads the chain and answers.
+    let balances = ok(&call(&client, "wallet_balances", json!({ "account": 0 })).await).clone();
+    assert!(balances.to_string().contains("ETH"), "{balances}");
+    client.cancel().await.unwrap();
+
+    // The same attempts without the sandbox succeed: the probes are real.
+    let (client, log) = serve_probing(&home, &probes, &["--no-sandbox"]).await;
+    assert!(
+        log.contains("the sandbox is off (--no-sandbox, unsafe)"),
+        "{log}"
+    );
+    assert_eq!(outcome(&log, &probes[0]), "allowed", "{log}");
+    assert_eq!(outcome(&log, &probes[1]), "allowed", "{log}");
+    assert_eq!(unlisted.reached.load(Ordering::SeqCst), 1);
+    client.cancel().await.unwrap();
+}
+
+#[test]
+fn execve_ends_the_sandboxed_server_with_sigsys_and_the_kernel_logs_it() {
+    let home = ServerHome::new("http://127.0.0.1:9");
+    let run = |extra: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keyward"))
+            .arg("--home")
+            .arg(home.path())
+            .arg("serve")
+            .args(extra)
+            .env_clear()
+            .env("RUST_LOG", "info")
+            .env("KEYWARD_SANDBOX_PROBE", "exec:/bin/true")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut log = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        (child.wait().unwrap(), pid, log)
+    };
+
+    let (status, pid, log) = run(&[]);
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGSYS),
+        "execve did not end the server with SIGSYS ({status:?}):\n{log}"
+    );
+    assert!(log.contains("sandbox on:"), "{log}");
+    assert!(
+        !log.contains("sandbox probe exec"),
+        "execve returned:\n{log}"
+    );
+    match std::process::Command::new("dmesg").output() {
+        Ok(output) if output.status.success() => {
+            let kernel = String::from_utf8_lossy(&output.stdout);
+            let record = kernel
+                .lines()
+                .find(|line| line.contains("type=1326") && line.contains(&format!("pid={pid} ")));
+            match record {
+                Some(record) => {
+                    assert!(record.contains("syscall=59"), "{record}");
+                    println!("the kernel logged: {}", record.trim());
+                }
+                None => println!(
+                    "the kernel log has no seccomp record for pid {pid} (auditing may be off, or \
+                     the record went to auditd)"
+                ),
+            }
+        }
+        _ => println!("skipped reading the kernel's seccomp record: dmesg cannot be read here"),
+    }
+
+    // Without the sandbox the same probe really runs /bin/true in keyward's place.
+    let (status, _, log) = run(&["--no-sandbox"]);
+    assert!(status.success(), "{status:?}:\n{log}");
+}
