@@ -342,7 +342,7 @@ fn the_documented_run_command_carries_every_hardening_flag() {
         assert_eq!(flag_values(&words, flag), [value], "{flag}");
     }
     let ulimits = flag_values(&words, "--ulimit");
-    for limit in ["core=0", "nofile=1024:1024"] {
+    for limit in ["core=0", "nofile=1024:1024", "memlock=1048576:1048576"] {
         assert!(ulimits.iter().any(|u| u == limit), "--ulimit {limit}");
     }
     for dangerous in ["--privileged", "--cap-add", "--network=host", "unconfined"] {
