@@ -39,28 +39,14 @@ mount -t tmpfs -o mode=0755 tmpfs /home || skip "cannot mount a tmpfs on /home"
 mkdir "$home" && mount --bind "$host_home" "$home"
 mount --bind "$binary" "$home/.cargo/bin/keyward" || skip "cannot bind-mount the keyward binary"
 
-# A control group the user owns, in every hierarchy systemd uses here.
-if [ -f /sys/fs/cgroup/cgroup.procs ]; then
-  parents=/sys/fs/cgroup
-else
-  parents="/sys/fs/cgroup/unified /sys/fs/cgroup/systemd"
-fi
 groups=""
-for parent in $parents; do
-  [ -d "$parent" ] || skip "no control group hierarchy at $parent"
-  mkdir "$parent/$name" 2>/dev/null || skip "cannot create a control group under $parent"
-  groups="$groups $parent/$name"
-  chown -R "$uid:$uid" "$parent/$name"
-  echo $$ > "$parent/$name/cgroup.procs" || skip "cannot join the control group $parent/$name"
-done
-
+manager=""
 as_user() {
   setpriv --reuid="$uid" --regid="$uid" --clear-groups \
     env -i HOME="$home" USER=keyward-test LOGNAME=keyward-test XDG_RUNTIME_DIR="/run/user/$uid" \
     PATH=/usr/local/bin:/usr/bin:/bin "$@"
 }
 
-manager=""
 cleanup() {
   if [ -n "$manager" ]; then
     as_user systemctl --user stop keyward.service >/dev/null 2>&1
@@ -82,6 +68,20 @@ cleanup() {
   done
 }
 trap cleanup EXIT
+
+# A control group the user owns, in every hierarchy systemd uses here.
+if [ -f /sys/fs/cgroup/cgroup.procs ]; then
+  parents=/sys/fs/cgroup
+else
+  parents="/sys/fs/cgroup/unified /sys/fs/cgroup/systemd"
+fi
+for parent in $parents; do
+  [ -d "$parent" ] || skip "no control group hierarchy at $parent"
+  mkdir "$parent/$name" 2>/dev/null || skip "cannot create a control group under $parent"
+  groups="$groups $parent/$name"
+  chown -R "$uid:$uid" "$parent/$name"
+  echo $$ > "$parent/$name/cgroup.procs" || skip "cannot join the control group $parent/$name"
+done
 
 # Not through as_user: a function run in the background is a subshell, and $! would be its pid
 # rather than the manager's. setpriv and env exec, so $! here is the manager itself.
