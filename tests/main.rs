@@ -13,6 +13,7 @@ mod canary;
 mod chain;
 mod cli;
 mod conformance;
+mod deploy;
 mod elicitation;
 mod external;
 mod faults;
