@@ -6,8 +6,10 @@
 //! kill, not an error, because code that makes a call keyward never makes is not keyward's code.
 //! The kernel logs each kill (an audit record of type 1326, `SECCOMP`, with the call's number).
 //!
-//! The list was taken from `strace -f` of the fund-movement, signature, Ledger and HTTP tests
-//! against the real binary, plus what glibc's resolver and hidapi call.
+//! The list holds what Rust's std, tokio, hyper, rustls, glibc (with its resolver) and hidapi call
+//! on Linux. Every test that starts the real binary runs under it, and `scripts/test` runs the
+//! fund-movement and Ledger suites against it too: a call missing here ends the server and fails
+//! them.
 
 use std::collections::BTreeMap;
 
