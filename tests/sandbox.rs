@@ -17,7 +17,9 @@ use serde_json::json;
 use tokio::io::AsyncBufReadExt as _;
 
 use crate::support::anvil::Anvil;
-use crate::support::mcp::{Client, Generation, ServerHome, call, connect_with, ok};
+use crate::support::mcp::{
+    Client, Generation, ServerHome, call, connect_with, ok, wait_until_no_server,
+};
 
 /// A canary standing in for `~/.ssh`: a private key file outside keyward's home.
 const CANARY: &str = "keyward sandbox canary: not a real key";
@@ -48,6 +50,8 @@ impl Unlisted {
 /// `keyward serve` over stdio on `home` with these probes, and what it logged up to the last
 /// probe's line; `extra` goes after `serve` (e.g. `--no-sandbox`).
 async fn serve_probing(home: &ServerHome, probes: &[String], extra: &[&str]) -> (Client, String) {
+    // A server just cancelled may still hold the wallet's lock.
+    wait_until_no_server(home.path()).await;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
     command
         .arg("--home")
@@ -144,6 +148,11 @@ async fn files_outside_the_home_and_unlisted_ports_are_refused_and_the_server_se
     );
     assert_eq!(outcome(&log, &probes[0]), "allowed", "{log}");
     assert_eq!(outcome(&log, &probes[1]), "allowed", "{log}");
+    // The listener's thread counts the connection a moment after the probe made it.
+    let started = std::time::Instant::now();
+    while unlisted.reached.load(Ordering::SeqCst) == 0 && started.elapsed().as_secs() < 10 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(unlisted.reached.load(Ordering::SeqCst), 1);
     client.cancel().await.unwrap();
 }
