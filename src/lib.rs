@@ -7,6 +7,7 @@
 
 pub mod abi;
 pub mod audit;
+pub mod build_info;
 pub mod chain;
 pub mod cli;
 pub mod config;

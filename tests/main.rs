@@ -21,6 +21,7 @@ mod funds;
 mod fuzz_corpus;
 mod http;
 mod injection;
+mod integrity;
 mod interop_cast;
 mod leaks;
 mod ledger;

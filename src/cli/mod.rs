@@ -8,6 +8,7 @@
 mod address_book;
 mod approve;
 mod audit;
+mod integrity;
 mod keystore;
 mod ledger;
 mod lock;
@@ -196,6 +197,33 @@ Examples:
     /// Use a Ledger: list devices, add an account whose key stays on the device
     #[command(subcommand)]
     Ledger(LedgerCommand),
+
+    /// Print the SHA-256 of the tool list this binary serves, to compare with the README's
+    #[command(after_help = "\
+The hash covers every tool's name, description, schemas and annotations, exactly as the server \
+sends them in tools/list. The running server names the same hash in its instructions and in \
+serverInfo.description. The README (\"Verifying what you run\") lists the hash of each release and \
+shows how to recompute it from tools/list with a few lines of Python.
+
+Example:
+  keyward tools-hash")]
+    ToolsHash,
+
+    /// Print the version; with --verbose, the commit, Cargo.lock hash and features it was built from
+    #[command(after_help = "\
+--verbose prints the git commit of the build (and whether the compiled sources differed from \
+it), the SHA-256 of Cargo.lock, the enabled cargo features, the tools-hash, the target, the \
+profile and the compiler. A reproducible release build of the same commit gives the same binary \
+(see scripts/reproducible-build).
+
+Examples:
+  keyward version
+  keyward version --verbose")]
+    Version {
+        /// Also print what the binary was built from
+        #[arg(long, short)]
+        verbose: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -447,12 +475,20 @@ impl Command {
             | Self::Lock
             | Self::AddressBook(_)
             | Self::Audit(_)
-            | Self::Ledger(LedgerCommand::List { .. }) => false,
+            | Self::Ledger(LedgerCommand::List { .. })
+            | Self::ToolsHash
+            | Self::Version { .. } => false,
         }
     }
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Facts about the binary itself need no home: they work with HOME unset.
+    match cli.command {
+        Command::ToolsHash => return integrity::tools_hash(),
+        Command::Version { verbose } => return integrity::version(verbose),
+        _ => {}
+    }
     let home = Home::resolve(cli.home.as_deref())?;
     tracing::debug!(data_dir = %home.data_dir().display(), "home resolved");
     match cli.command {
@@ -496,6 +532,9 @@ fn run(cli: Cli) -> Result<()> {
             config,
             password,
         }) => ledger::add(&home, &path, &label, config, password.password_file),
+        // Answered above, before the home; the same answer here keeps this match exhaustive.
+        Command::ToolsHash => integrity::tools_hash(),
+        Command::Version { verbose } => integrity::version(verbose),
     }
 }
 

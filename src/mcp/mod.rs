@@ -17,9 +17,10 @@ mod output;
 mod signatures;
 mod stdio;
 pub(crate) mod tools;
+mod tools_hash;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use alloy::primitives::{Address, U256};
@@ -47,6 +48,7 @@ use approval::{Filed, Seals};
 use args::Arguments;
 use error::ToolError;
 use output::*;
+pub use tools_hash::tools_hash;
 
 const INSTRUCTIONS: &str = "keyward holds an Ethereum wallet. Its read-only tools report the \
 wallet's accounts, balances, token metadata, chain state and transaction status. Text read from \
@@ -54,6 +56,25 @@ the chain, such as token names and symbols and revert reasons, is returned in fi
 token approvals are filed as requests that only the wallet's owner can approve, on keyward's \
 approval page or in its terminal approver, with a code from an authenticator app; \
 wallet_request_status follows a request.";
+
+/// The instructions, ending with the tools-hash, so that whoever reads them (or a host that shows
+/// them) can compare it with the one `keyward tools-hash` prints and the README lists.
+static INSTRUCTIONS_WITH_HASH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSTRUCTIONS} The tools-hash of this tool list (the SHA-256 of its canonical JSON, as \
+         `keyward tools-hash` prints it) is {}.",
+        tools_hash()
+    )
+});
+
+/// `serverInfo.description`: what keyward is, and the tools-hash, where a client that shows the
+/// server's identity shows it.
+static SERVER_DESCRIPTION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "An Ethereum wallet an AI assistant can use but never own; tools-hash {}",
+        tools_hash()
+    )
+});
 
 /// keyward's MCP server. Cheap to clone: the state is shared.
 #[derive(Debug, Clone)]
@@ -522,8 +543,11 @@ impl ServerHandler for Server {
             .enable_logging()
             .build();
         ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new("keyward", env!("CARGO_PKG_VERSION")))
-            .with_instructions(INSTRUCTIONS)
+            .with_server_info(
+                Implementation::new("keyward", env!("CARGO_PKG_VERSION"))
+                    .with_description(SERVER_DESCRIPTION.as_str()),
+            )
+            .with_instructions(INSTRUCTIONS_WITH_HASH.as_str())
     }
 
     async fn list_tools(
