@@ -113,6 +113,8 @@ async fn files_outside_the_home_and_unlisted_ports_are_refused_and_the_server_se
         format!("connect:127.0.0.1:{}", unlisted.port),
         format!("read:{}", home.config_path().display()),
         format!("connect:127.0.0.1:{anvil_port}"),
+        // What a Ledger over USB needs: HID enumeration through libudev and /sys.
+        "hid:".to_owned(),
     ];
 
     let (client, log) = serve_probing(&home, &probes, &[]).await;
@@ -133,6 +135,7 @@ async fn files_outside_the_home_and_unlisted_ports_are_refused_and_the_server_se
     );
     assert_eq!(outcome(&log, &probes[2]), "allowed", "{log}");
     assert_eq!(outcome(&log, &probes[3]), "allowed", "{log}");
+    assert_eq!(outcome(&log, "hid:"), "allowed", "{log}");
     assert!(!log.contains(CANARY));
     assert_eq!(unlisted.reached.load(Ordering::SeqCst), 0);
     // The refusals cost nothing else: the server reads the chain and answers.
