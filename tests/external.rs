@@ -16,19 +16,27 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[test]
-fn the_official_python_sdk_drives_the_real_binary_in_both_generations() {
-    let Some(python) = required_tool(
+/// The pinned MCP Python SDK, or `None` (with the reason printed) when `scripts/test` has not
+/// installed it here.
+pub(crate) fn python_sdk() -> Option<PathBuf> {
+    required_tool(
         "the MCP Python SDK",
         &[repo().join("target/python-venv/bin/python")],
         "scripts/test creates target/python-venv with `pip install mcp==2.3.0`",
-    ) else {
-        return;
-    };
-    let Some(anvil) = Anvil::shared() else { return };
-    let home = ServerHome::new(&anvil.url);
+    )
+}
+
+/// Runs `tests/clients/SCRIPT` with `python` and `arguments`, then the real binary serving `home`
+/// over stdio as the last arguments; returns the JSON report the script prints.
+pub(crate) fn python_client(
+    python: &Path,
+    script: &str,
+    arguments: &[&str],
+    home: &ServerHome,
+) -> Value {
     let output = Command::new(python)
-        .arg(repo().join("tests/clients/python_sdk.py"))
+        .arg(repo().join("tests/clients").join(script))
+        .args(arguments)
         .arg(env!("CARGO_BIN_EXE_keyward"))
         .arg("--home")
         .arg(home.path())
@@ -38,10 +46,20 @@ fn the_official_python_sdk_drives_the_real_binary_in_both_generations() {
         .unwrap();
     assert!(
         output.status.success(),
-        "the Python client failed:\n{}",
+        "the Python client {script} failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn the_official_python_sdk_drives_the_real_binary_in_both_generations() {
+    let Some(python) = python_sdk() else {
+        return;
+    };
+    let Some(anvil) = Anvil::shared() else { return };
+    let home = ServerHome::new(&anvil.url);
+    let report = python_client(&python, "python_sdk.py", &[], &home);
     assert_eq!(report["sdk_version"], "2.3.0");
     for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
         let seen = &report[mode];
@@ -76,11 +94,7 @@ fn the_official_python_sdk_drives_the_real_binary_in_both_generations() {
 
 #[test]
 fn the_python_sdk_as_a_host_with_elicitation_takes_the_human_to_the_page_in_both_generations() {
-    let Some(python) = required_tool(
-        "the MCP Python SDK",
-        &[repo().join("target/python-venv/bin/python")],
-        "scripts/test creates target/python-venv with `pip install mcp==2.3.0`",
-    ) else {
+    let Some(python) = python_sdk() else {
         return;
     };
     // Its own chain, as funds move.
@@ -90,22 +104,7 @@ fn the_python_sdk_as_a_host_with_elicitation_takes_the_human_to_the_page_in_both
     const FRIEND: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
     let before = crate::funds::cast_balance(&anvil.url, FRIEND, None);
     let home = ServerHome::new(&anvil.url);
-    let output = Command::new(python)
-        .arg(repo().join("tests/clients/python_approve.py"))
-        .arg(FRIEND)
-        .arg(env!("CARGO_BIN_EXE_keyward"))
-        .arg("--home")
-        .arg(home.path())
-        .arg("serve")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "the Python host failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = python_client(&python, "python_approve.py", &[FRIEND], &home);
     for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
         let seen = &report[mode];
         assert_eq!(seen["protocol_version"], version, "{mode}");

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::external::{python_client, python_sdk};
+use crate::support::keyward_command;
 use crate::support::mcp::ServerHome;
-use crate::support::{keyward_command, required_tool};
 
 /// An RPC address where nothing listens: listing tools needs no chain.
 const NO_RPC: &str = "http://127.0.0.1:9";
@@ -42,29 +42,11 @@ fn tools_hash_of_the_binary_equals_an_independent_clients_and_the_live_servers()
     assert_eq!(printed, format!("{hash}\n"), "one line");
     assert_eq!(hash, keyward::mcp::tools_hash());
 
-    let Some(python) = required_tool(
-        "the MCP Python SDK",
-        &[repo().join("target/python-venv/bin/python")],
-        "scripts/test creates target/python-venv with `pip install mcp==2.3.0`",
-    ) else {
+    let Some(python) = python_sdk() else {
         return;
     };
     let home = ServerHome::new(NO_RPC);
-    let output = Command::new(python)
-        .arg(repo().join("tests/clients/python_tools_hash.py"))
-        .arg(env!("CARGO_BIN_EXE_keyward"))
-        .arg("--home")
-        .arg(home.path())
-        .arg("serve")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "the Python client failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = python_client(&python, "python_tools_hash.py", &[], &home);
     for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
         let seen = &report[mode];
         assert_eq!(seen["protocol_version"], version, "{mode}");
