@@ -18,7 +18,7 @@ use tokio::io::AsyncBufReadExt as _;
 
 use crate::support::anvil::Anvil;
 use crate::support::mcp::{
-    Client, Generation, ServerHome, call, connect_with, ok, wait_until_no_server,
+    Client, Generation, ServerHome, as_serve, call, connect_with, ok, wait_until_no_server,
 };
 
 /// A canary standing in for `~/.ssh`: a private key file outside keyward's home.
@@ -53,14 +53,8 @@ async fn serve_probing(home: &ServerHome, probes: &[String], extra: &[&str]) -> 
     // A server just cancelled may still hold the wallet's lock.
     wait_until_no_server(home.path()).await;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
-    command
-        .arg("--home")
-        .arg(home.path())
-        .arg("serve")
+    as_serve(&mut command, home.path(), "info")
         .args(extra)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info")
         .env("KEYWARD_SANDBOX_PROBE", probes.join(","));
     let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(command)
         .stderr(std::process::Stdio::piped())

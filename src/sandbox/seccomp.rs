@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    BackendError, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
 };
 
 use super::{Report, SandboxError};
@@ -182,13 +182,14 @@ pub(super) fn apply(report: &mut Report) -> Result<(), SandboxError> {
         ));
         return Ok(());
     };
-    let (no_clone3, allowlist) = filters(arch).map_err(|err| failed(&err))?;
+    let rules = rules().map_err(|err| failed(&err))?;
+    let allowed = rules.len();
+    let (no_clone3, allowlist) = filters(arch, rules).map_err(|err| failed(&err))?;
     for filter in [&no_clone3, &allowlist] {
         seccompiler::apply_filter(filter).map_err(|err| failed(&err))?;
     }
     report.applied.push(format!(
-        "seccomp: {} system calls allowed, any other ends keyward with SIGSYS",
-        ALLOWED.len() + ALLOWED_LEGACY.len() + 5
+        "seccomp: {allowed} system calls allowed, any other ends keyward with SIGSYS"
     ));
     Ok(())
 }
@@ -197,8 +198,54 @@ fn failed(err: &dyn std::fmt::Display) -> SandboxError {
     SandboxError::Failed(format!("seccomp: {err}"))
 }
 
-/// The two filters, compiled: `clone3` refused with `ENOSYS`, then the allowlist.
-pub fn filters(arch: TargetArch) -> Result<(BpfProgram, BpfProgram), seccompiler::BackendError> {
+/// The allowlist: each call allowed with any arguments, or only with the arguments its rules name.
+pub fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>, BackendError> {
+    use SeccompCmpArgLen::{Dword, Qword};
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = ALLOWED
+        .iter()
+        .chain(ALLOWED_LEGACY)
+        .map(|&call| (call, Vec::new()))
+        .collect();
+    // Threads only: a new process (fork, or a clone without CLONE_THREAD) is refused.
+    let thread = libc::CLONE_THREAD as u64;
+    let clone = SeccompCondition::new(0, Qword, SeccompCmpOp::MaskedEq(thread), thread)?;
+    rules.insert(libc::SYS_clone, vec![SeccompRule::new(vec![clone])?]);
+    let families = SOCKET_FAMILIES.iter().map(|family| family.unsigned_abs());
+    rules.insert(libc::SYS_socket, first_argument_one_of(families)?);
+    let options = PRCTL_OPTIONS.iter().map(|option| option.unsigned_abs());
+    rules.insert(libc::SYS_prctl, first_argument_one_of(options)?);
+    // Reading limits only: the new-limit pointer must be null.
+    let read_only = SeccompCondition::new(2, Qword, SeccompCmpOp::Eq, 0)?;
+    rules.insert(
+        libc::SYS_prlimit64,
+        vec![SeccompRule::new(vec![read_only])?],
+    );
+    let requests = IOCTL_DENIED
+        .iter()
+        .map(|&request| SeccompCondition::new(1, Dword, SeccompCmpOp::Ne, request))
+        .collect::<Result<_, _>>()?;
+    rules.insert(libc::SYS_ioctl, vec![SeccompRule::new(requests)?]);
+    Ok(rules)
+}
+
+/// Rules that match when the first argument, a 32-bit int, is one of `values`.
+fn first_argument_one_of(
+    values: impl Iterator<Item = u32>,
+) -> Result<Vec<SeccompRule>, BackendError> {
+    values
+        .map(|value| {
+            let equal =
+                SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, value.into())?;
+            SeccompRule::new(vec![equal])
+        })
+        .collect()
+}
+
+/// The two filters, compiled: `clone3` refused with `ENOSYS`, then the allowlist of `rules`.
+pub fn filters(
+    arch: TargetArch,
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+) -> Result<(BpfProgram, BpfProgram), BackendError> {
     let errno = SeccompAction::Errno(libc::ENOSYS.unsigned_abs());
     let no_clone3 = SeccompFilter::new(
         BTreeMap::from([(libc::SYS_clone3, Vec::new())]),
@@ -207,71 +254,6 @@ pub fn filters(arch: TargetArch) -> Result<(BpfProgram, BpfProgram), seccompiler
         arch,
     )?
     .try_into()?;
-    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = ALLOWED
-        .iter()
-        .chain(ALLOWED_LEGACY)
-        .map(|&call| (call, Vec::new()))
-        .collect();
-    let condition = |index, len, op, value| SeccompCondition::new(index, len, op, value);
-    use SeccompCmpArgLen::{Dword, Qword};
-    // Threads only: a new process (fork, or a clone without CLONE_THREAD) is refused.
-    let thread = libc::CLONE_THREAD as u64;
-    rules.insert(
-        libc::SYS_clone,
-        vec![SeccompRule::new(vec![condition(
-            0,
-            Qword,
-            SeccompCmpOp::MaskedEq(thread),
-            thread,
-        )?])?],
-    );
-    rules.insert(
-        libc::SYS_socket,
-        SOCKET_FAMILIES
-            .iter()
-            .map(|&family| {
-                SeccompRule::new(vec![condition(
-                    0,
-                    Dword,
-                    SeccompCmpOp::Eq,
-                    family.unsigned_abs().into(),
-                )?])
-            })
-            .collect::<Result<_, _>>()?,
-    );
-    rules.insert(
-        libc::SYS_prctl,
-        PRCTL_OPTIONS
-            .iter()
-            .map(|&option| {
-                SeccompRule::new(vec![condition(
-                    0,
-                    Dword,
-                    SeccompCmpOp::Eq,
-                    option.unsigned_abs().into(),
-                )?])
-            })
-            .collect::<Result<_, _>>()?,
-    );
-    // Reading limits only: the new-limit pointer must be null.
-    rules.insert(
-        libc::SYS_prlimit64,
-        vec![SeccompRule::new(vec![condition(
-            2,
-            Qword,
-            SeccompCmpOp::Eq,
-            0,
-        )?])?],
-    );
-    rules.insert(
-        libc::SYS_ioctl,
-        vec![SeccompRule::new(
-            IOCTL_DENIED
-                .iter()
-                .map(|&request| condition(1, Dword, SeccompCmpOp::Ne, request))
-                .collect::<Result<_, _>>()?,
-        )?],
-    );
     let allowlist = SeccompFilter::new(
         rules,
         SeccompAction::KillProcess,
@@ -289,7 +271,7 @@ mod tests {
     #[test]
     fn the_filters_compile_for_every_architecture_keyward_lists_calls_for() {
         for arch in [TargetArch::x86_64, TargetArch::aarch64] {
-            let (no_clone3, allowlist) = filters(arch).unwrap();
+            let (no_clone3, allowlist) = filters(arch, rules().unwrap()).unwrap();
             assert!(!no_clone3.is_empty());
             assert!(allowlist.len() > ALLOWED.len(), "{arch:?}");
         }

@@ -11,7 +11,7 @@ use tokio::io::AsyncBufReadExt as _;
 
 use crate::load::driver::HttpServer;
 use crate::support::mcp::{
-    Client, Generation, ServerHome, Transport, connect_with, wait_until_no_server,
+    Client, Generation, ServerHome, Transport, as_serve, connect_with, wait_until_no_server,
 };
 
 /// Whether this run wants the rig's server sandboxed (`KEYWARD_TEST_SERVER=sandboxed`).
@@ -58,13 +58,7 @@ impl Server {
             }
             Transport::Stdio => {
                 let mut command = tokio::process::Command::new(binary);
-                command
-                    .arg("--home")
-                    .arg(home.path())
-                    .arg("serve")
-                    .env_clear()
-                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                    .env("RUST_LOG", "info");
+                as_serve(&mut command, home.path(), "info");
                 let (transport, stderr) = TokioChildProcess::builder(command)
                     .stderr(std::process::Stdio::piped())
                     .spawn()

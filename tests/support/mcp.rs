@@ -420,16 +420,26 @@ pub(crate) async fn wait_until_no_server(home: &Path) {
     }
 }
 
-/// `command` (the binary, or a wrapper that execs it) started as `keyward serve` on `home` over
-/// stdio, with a clean environment and warnings only.
-fn serve_transport(home: &Path, mut command: tokio::process::Command) -> TokioChildProcess {
+/// Makes `command` (the binary, or a wrapper that execs it) `keyward --home HOME serve`, with a
+/// clean environment (PATH only) and `RUST_LOG=level`; the caller may add arguments after `serve`.
+pub(crate) fn as_serve<'a>(
+    command: &'a mut tokio::process::Command,
+    home: &Path,
+    level: &str,
+) -> &'a mut tokio::process::Command {
     command
         .arg("--home")
         .arg(home)
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", level)
+}
+
+/// `command` (the binary, or a wrapper that execs it) started as `keyward serve` on `home` over
+/// stdio, with a clean environment and warnings only.
+fn serve_transport(home: &Path, mut command: tokio::process::Command) -> TokioChildProcess {
+    as_serve(&mut command, home, "warn");
     let (transport, _stderr) = TokioChildProcess::builder(command)
         .stderr(std::process::Stdio::null())
         .spawn()
