@@ -76,10 +76,23 @@ impl Host {
 }
 
 impl Host {
-    /// The human behind the host approves on the page in the background, as in a browser.
+    /// The human behind the host approves on the page in the background, as in a browser. Like a
+    /// person, and unlike a thread, they are slower than the server: they act once the host shows
+    /// that the request awaits them (or after 10 s, which the progress assertions then catch).
     fn approve_on_page(&self, url: String) {
         let (human, seen) = (self.human.clone(), self.seen.clone());
         std::thread::spawn(move || {
+            let shown = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while std::time::Instant::now() < shown
+                && !seen
+                    .lock()
+                    .unwrap()
+                    .progress
+                    .iter()
+                    .any(|line| line.contains("awaits the human"))
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
             let answered = human.lock().unwrap().answer(&url, "approve");
             if !answered.body.contains("Approved") {
                 seen.lock().unwrap().failures.push(answered.body);
