@@ -2,7 +2,8 @@
 //! probe (`KEYWARD_SANDBOX_PROBE`) making the attempts a compromised keyward would make once the
 //! sandbox is up. Files outside the home and unlisted ports are refused with a logged error while
 //! the server goes on serving; `execve` ends the process with SIGSYS. The same probes with
-//! `--no-sandbox` succeed, so the probes themselves are real.
+//! `--no-sandbox` succeed, so the probes themselves are real. An `https` RPC is reached through
+//! the certificate file `SSL_CERT_FILE` names, and the sandbox opens that file and nothing beside it.
 //!
 //! The fund-movement and Ledger suites run against the sandboxed binary too: `scripts/test` runs
 //! them once with `KEYWARD_TEST_SERVER=sandboxed` (tests/funds/sandboxed.rs).
@@ -18,7 +19,8 @@ use tokio::io::AsyncBufReadExt as _;
 
 use crate::support::anvil::Anvil;
 use crate::support::mcp::{
-    Client, Generation, ServerHome, as_serve, call, connect_with, ok, wait_until_no_server,
+    Client, Generation, ServerHome, as_serve, call, config_text, connect_with, ok, tool_error,
+    wait_until_no_server,
 };
 
 /// A canary standing in for `~/.ssh`: a private key file outside keyward's home.
@@ -50,11 +52,22 @@ impl Unlisted {
 /// `keyward serve` over stdio on `home` with these probes, and what it logged up to the last
 /// probe's line; `extra` goes after `serve` (e.g. `--no-sandbox`).
 async fn serve_probing(home: &ServerHome, probes: &[String], extra: &[&str]) -> (Client, String) {
+    serve_probing_with(home, probes, extra, &[]).await
+}
+
+/// [`serve_probing`] with these environment variables added to the clean environment.
+async fn serve_probing_with(
+    home: &ServerHome,
+    probes: &[String],
+    extra: &[&str],
+    environment: &[(&str, &std::path::Path)],
+) -> (Client, String) {
     // A server just cancelled may still hold the wallet's lock.
     wait_until_no_server(home.path()).await;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
     as_serve(&mut command, home.path(), "info")
         .args(extra)
+        .envs(environment.iter().copied())
         .env("KEYWARD_SANDBOX_PROBE", probes.join(","));
     let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(command)
         .stderr(std::process::Stdio::piped())
@@ -151,6 +164,126 @@ async fn files_outside_the_home_and_unlisted_ports_are_refused_and_the_server_se
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     assert_eq!(unlisted.reached.load(Ordering::SeqCst), 1);
+    client.cancel().await.unwrap();
+}
+
+/// Anvil behind TLS: a terminator on a loopback port, with a self-signed certificate for
+/// 127.0.0.1, forwarding each connection to `anvil_port`. Counts the completed handshakes.
+async fn tls_in_front_of(anvil_port: u16, dir: &std::path::Path) -> (u16, Arc<AtomicUsize>) {
+    let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), issued.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), issued.signing_key.serialize_pem()).unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(issued.signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![issued.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handshakes = Arc::new(AtomicUsize::new(0));
+    let counter = handshakes.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, counter) = (acceptor.clone(), counter.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut node = tokio::net::TcpStream::connect(("127.0.0.1", anvil_port))
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut node).await;
+            });
+        }
+    });
+    (port, handshakes)
+}
+
+#[tokio::test]
+async fn an_https_rpc_is_reached_through_the_certificate_file_the_sandbox_allows_and_no_more() {
+    let Some(anvil) = Anvil::start(None, 31337) else {
+        return;
+    };
+    let anvil_port: u16 = anvil
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let certs = tempfile::tempdir().unwrap();
+    let (port, handshakes) = tls_in_front_of(anvil_port, certs.path()).await;
+    // Straight to the node: the tests' recording proxy speaks plain HTTP only, no CONNECT.
+    let config = config_text(&format!("https://127.0.0.1:{port}"), 31337);
+    let (direct, _) = config.split_once("\n[privacy]").unwrap();
+    let home = ServerHome::with_config(direct);
+    let cert = certs.path().join("cert.pem");
+    let probes = vec![
+        format!("read:{}", cert.display()),
+        // The private key beside it: the rule is the named file, not its directory.
+        format!("read:{}", certs.path().join("key.pem").display()),
+    ];
+
+    let (client, log) = serve_probing_with(&home, &probes, &[], &[("SSL_CERT_FILE", &cert)]).await;
+    assert!(log.contains("sandbox on:"), "{log}");
+    assert_eq!(outcome(&log, &probes[0]), "allowed", "{log}");
+    assert!(
+        outcome(&log, &probes[1]).contains("Permission denied"),
+        "the key beside the certificate was readable:\n{log}"
+    );
+    let balances = ok(&call(&client, "wallet_balances", json!({ "account": 0 })).await).clone();
+    assert!(balances.to_string().contains("ETH"), "{balances}");
+    assert!(handshakes.load(Ordering::SeqCst) > 0, "no TLS handshake");
+    client.cancel().await.unwrap();
+
+    // The control: without the certificate file the same server cannot trust the node, so the
+    // balance above was read over verified TLS, not around it. The error says what to do.
+    let reached = handshakes.load(Ordering::SeqCst);
+    let (client, log) = serve_probing_with(&home, &probes[..1], &[], &[]).await;
+    let (kind, message) =
+        tool_error(&call(&client, "wallet_balances", json!({ "account": 0 })).await);
+    println!("without SSL_CERT_FILE: {kind}: {message}");
+    assert_eq!(kind, "rpc_untrusted", "{message}");
+    assert!(
+        message.contains("not signed by an authority this machine trusts"),
+        "{message}"
+    );
+    assert!(message.contains("SSL_CERT_FILE"), "{message}");
+    assert_eq!(
+        handshakes.load(Ordering::SeqCst),
+        reached,
+        "a handshake completed with an untrusted certificate:\n{log}"
+    );
+    client.cancel().await.unwrap();
+
+    // By a name the certificate does not carry, resolved inside the sandbox through /etc/hosts:
+    // trusted, but for another host.
+    let config = config_text(&format!("https://localhost:{port}"), 31337);
+    let named = ServerHome::with_config(config.split_once("\n[privacy]").unwrap().0);
+    let (client, log) =
+        serve_probing_with(&named, &probes[..1], &[], &[("SSL_CERT_FILE", &cert)]).await;
+    assert!(log.contains("sandbox on:"), "{log}");
+    let (kind, message) =
+        tool_error(&call(&client, "wallet_balances", json!({ "account": 0 })).await);
+    println!("by another name: {kind}: {message}");
+    assert_eq!(kind, "rpc_untrusted", "{message}");
+    assert!(message.contains("for another host name"), "{message}");
+    client.cancel().await.unwrap();
+
+    // https to a port that speaks plain HTTP (Anvil's own): no TLS at all.
+    let config = config_text(&format!("https://127.0.0.1:{anvil_port}"), 31337);
+    let plain = ServerHome::with_config(config.split_once("\n[privacy]").unwrap().0);
+    let (client, _) = serve_probing_with(&plain, &probes[..1], &[], &[]).await;
+    let (kind, message) =
+        tool_error(&call(&client, "wallet_balances", json!({ "account": 0 })).await);
+    println!("https to plain HTTP: {kind}: {message}");
+    assert_eq!(kind, "rpc_untrusted", "{message}");
+    assert!(message.contains("the TLS handshake failed"), "{message}");
     client.cancel().await.unwrap();
 }
 

@@ -31,6 +31,16 @@ pub enum ChainError {
     },
 
     #[error(
+        "the RPC of network \"{network}\" at {url} failed the TLS check, so no request was sent \
+         to it: {reason}"
+    )]
+    Untrusted {
+        network: String,
+        url: RpcUrl,
+        reason: &'static str,
+    },
+
+    #[error(
         "the RPC of network \"{network}\" at {url} answered HTTP {status}; the next call tries \
          again: if it keeps failing, check the node and rpc_url"
     )]

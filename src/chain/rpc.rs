@@ -238,6 +238,13 @@ impl Rpc {
     }
 
     fn transport_error(&self, err: &reqwest::Error) -> ChainError {
+        if let Some(reason) = tls_failure(err) {
+            return ChainError::Untrusted {
+                network: self.network.clone(),
+                url: self.url.clone(),
+                reason,
+            };
+        }
         let reason = if err.is_timeout() {
             TIMED_OUT
         } else if err.is_connect() {
@@ -261,6 +268,53 @@ impl Rpc {
             problem,
         }
     }
+}
+
+/// Why the TLS layer refused the node, if it did, in words that say what to fix. hyper wraps
+/// rustls's error in `io::Error`s, whose `source()` skips the error they hold, so each is opened
+/// with `get_ref`.
+fn tls_failure(err: &reqwest::Error) -> Option<&'static str> {
+    use rustls::CertificateError as Cert;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    let tls = loop {
+        let current = next?;
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            break tls;
+        }
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    };
+    Some(match tls {
+        rustls::Error::InvalidCertificate(Cert::UnknownIssuer) => {
+            "its certificate is not signed by an authority this machine trusts; if the node is \
+             yours and has its own certificate authority, start keyward with SSL_CERT_FILE set to \
+             that authority's certificate (PEM)"
+        }
+        rustls::Error::InvalidCertificate(
+            Cert::NotValidForName | Cert::NotValidForNameContext { .. },
+        ) => "its certificate is for another host name; put a name it was issued for in rpc_url",
+        rustls::Error::InvalidCertificate(
+            Cert::Expired
+            | Cert::ExpiredContext { .. }
+            | Cert::NotValidYet
+            | Cert::NotValidYetContext { .. },
+        ) => {
+            "its certificate has expired or is not valid yet; check the node's certificate and this \
+             machine's clock"
+        }
+        rustls::Error::InvalidCertificate(Cert::Revoked) => "its certificate has been revoked",
+        rustls::Error::InvalidCertificate(_) => {
+            "its certificate was rejected; check the node's certificate"
+        }
+        _ => {
+            "the TLS handshake failed; if the node serves plain HTTP, rpc_url should start with \
+             http://, otherwise check its port"
+        }
+    })
 }
 
 /// A JSON-RPC quantity (`"0x1f"`) as a u64.

@@ -123,6 +123,7 @@ impl ToolError {
             ),
             Self::Chain(err) => match err {
                 ChainError::Unreachable { .. } => ("rpc_unreachable", err.to_string(), None),
+                ChainError::Untrusted { .. } => ("rpc_untrusted", err.to_string(), None),
                 ChainError::Http { .. } => ("rpc_http_error", err.to_string(), None),
                 ChainError::BadResponse { .. } => ("rpc_bad_response", err.to_string(), None),
                 ChainError::WrongChain { .. } => ("wrong_chain", err.to_string(), None),
