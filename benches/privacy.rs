@@ -117,7 +117,7 @@ fn guard_rows(raw: &Series, batch: &str) {
     use keyward::privacy::egress::Egress;
     use keyward::privacy::guard::{Fingerprints, SecretKind, guard};
     const CHECKED_BYTES: u32 = 20_000_000;
-    let egress = Egress::build(["127.0.0.1".to_owned()], None).unwrap();
+    let egress = Egress::build(["127.0.0.1".to_owned()], None, false).unwrap();
     let url: url::Url = "http://127.0.0.1:8545/".parse().unwrap();
     let raw_tx = json!([{"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, {"jsonrpc": "2.0", "id": 2, "method": "eth_sendRawTransaction", "params": [format!("0x02f8{}", "ab".repeat(110))]}]).to_string();
     let large = format!("[{{\"params\":[\"0x{}\"]}}]", "cd".repeat(50_000));

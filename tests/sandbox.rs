@@ -2,8 +2,9 @@
 //! probe (`KEYWARD_SANDBOX_PROBE`) making the attempts a compromised keyward would make once the
 //! sandbox is up. Files outside the home and unlisted ports are refused with a logged error while
 //! the server goes on serving; `execve` ends the process with SIGSYS. The same probes with
-//! `--no-sandbox` succeed, so the probes themselves are real. An `https` RPC is reached through
-//! the certificate file `SSL_CERT_FILE` names, and the sandbox opens that file and nothing beside it.
+//! `--no-sandbox` succeed, so the probes themselves are real. An `https` RPC is trusted through
+//! the authorities loaded before the sandbox, which then opens no certificate file; a configuration
+//! of plain-HTTP nodes needs no authorities at all.
 //!
 //! The fund-movement and Ledger suites run against the sandboxed binary too: `scripts/test` runs
 //! them once with `KEYWARD_TEST_SERVER=sandboxed` (tests/funds/sandboxed.rs).
@@ -204,7 +205,7 @@ async fn tls_in_front_of(anvil_port: u16, dir: &std::path::Path) -> (u16, Arc<At
 }
 
 #[tokio::test]
-async fn an_https_rpc_is_reached_through_the_certificate_file_the_sandbox_allows_and_no_more() {
+async fn an_https_rpc_is_trusted_through_authorities_loaded_before_the_sandbox_and_no_file_after() {
     let Some(anvil) = Anvil::start(None, 31337) else {
         return;
     };
@@ -218,23 +219,17 @@ async fn an_https_rpc_is_reached_through_the_certificate_file_the_sandbox_allows
         .unwrap();
     let certs = tempfile::tempdir().unwrap();
     let (port, handshakes) = tls_in_front_of(anvil_port, certs.path()).await;
-    // Straight to the node: the tests' recording proxy speaks plain HTTP only, no CONNECT.
-    let config = config_text(&format!("https://127.0.0.1:{port}"), 31337);
-    let (direct, _) = config.split_once("\n[privacy]").unwrap();
-    let home = ServerHome::with_config(direct);
+    let home = direct_home(&format!("https://127.0.0.1:{port}"));
     let cert = certs.path().join("cert.pem");
-    let probes = vec![
-        format!("read:{}", cert.display()),
-        // The private key beside it: the rule is the named file, not its directory.
-        format!("read:{}", certs.path().join("key.pem").display()),
-    ];
+    // The authority's file, read when the HTTP client was built, is closed to the sandboxed
+    // process: the sandbox opens no certificate file.
+    let probes = vec![format!("read:{}", cert.display())];
 
     let (client, log) = serve_probing_with(&home, &probes, &[], &[("SSL_CERT_FILE", &cert)]).await;
     assert!(log.contains("sandbox on:"), "{log}");
-    assert_eq!(outcome(&log, &probes[0]), "allowed", "{log}");
     assert!(
-        outcome(&log, &probes[1]).contains("Permission denied"),
-        "the key beside the certificate was readable:\n{log}"
+        outcome(&log, &probes[0]).contains("Permission denied"),
+        "the certificate file was readable inside the sandbox:\n{log}"
     );
     let balances = ok(&call(&client, "wallet_balances", json!({ "account": 0 })).await).clone();
     assert!(balances.to_string().contains("ETH"), "{balances}");
@@ -244,11 +239,7 @@ async fn an_https_rpc_is_reached_through_the_certificate_file_the_sandbox_allows
     // The control: without the certificate file the same server cannot trust the node, so the
     // balance above was read over verified TLS, not around it. The error says what to do.
     let reached = handshakes.load(Ordering::SeqCst);
-    let (client, log) = serve_probing_with(&home, &probes[..1], &[], &[]).await;
-    let (kind, message) =
-        tool_error(&call(&client, "wallet_balances", json!({ "account": 0 })).await);
-    println!("without SSL_CERT_FILE: {kind}: {message}");
-    assert_eq!(kind, "rpc_untrusted", "{message}");
+    let message = balance_refusal(&home, &[]).await;
     assert!(
         message.contains("not signed by an authority this machine trusts"),
         "{message}"
@@ -257,34 +248,76 @@ async fn an_https_rpc_is_reached_through_the_certificate_file_the_sandbox_allows
     assert_eq!(
         handshakes.load(Ordering::SeqCst),
         reached,
-        "a handshake completed with an untrusted certificate:\n{log}"
+        "a handshake completed with an untrusted certificate"
     );
-    client.cancel().await.unwrap();
 
     // By a name the certificate does not carry, resolved inside the sandbox through /etc/hosts:
     // trusted, but for another host.
-    let config = config_text(&format!("https://localhost:{port}"), 31337);
-    let named = ServerHome::with_config(config.split_once("\n[privacy]").unwrap().0);
-    let (client, log) =
-        serve_probing_with(&named, &probes[..1], &[], &[("SSL_CERT_FILE", &cert)]).await;
+    let named = direct_home(&format!("https://localhost:{port}"));
+    let message = balance_refusal(&named, &[("SSL_CERT_FILE", &cert)]).await;
+    assert!(message.contains("for another host name"), "{message}");
+
+    // https to a port that speaks plain HTTP (Anvil's own): no TLS at all.
+    let plain = direct_home(&format!("https://127.0.0.1:{anvil_port}"));
+    let message = balance_refusal(&plain, &[]).await;
+    assert!(message.contains("the TLS handshake failed"), "{message}");
+}
+
+#[tokio::test]
+async fn plain_http_nodes_need_no_certificate_authorities_and_https_says_what_is_missing() {
+    let Some(anvil) = Anvil::start(None, 31337) else {
+        return;
+    };
+    // SSL_CERT_FILE naming a missing file stands for a machine without CA certificates.
+    let none = std::path::Path::new("/nonexistent/keyward-test/ca.pem");
+    let home = ServerHome::new(&anvil.url);
+    let probe = [format!("read:{}", home.config_path().display())];
+    let (client, log) = serve_probing_with(&home, &probe, &[], &[("SSL_CERT_FILE", none)]).await;
+    assert!(log.contains("sandbox on:"), "{log}");
+    let balances = ok(&call(&client, "wallet_balances", json!({ "account": 0 })).await).clone();
+    assert!(balances.to_string().contains("ETH"), "{balances}");
+    client.cancel().await.unwrap();
+
+    let https = direct_home("https://127.0.0.1:9");
+    wait_until_no_server(https.path()).await;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyward"));
+    let refused = as_serve(&mut command, https.path(), "warn")
+        .env("SSL_CERT_FILE", none)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    println!("{said}");
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(refused.stdout.is_empty(), "stdout belongs to MCP");
+    assert!(
+        said.contains("https, but no trusted certificate authorities could be loaded")
+            && said.contains("SSL_CERT_FILE"),
+        "{said}"
+    );
+}
+
+/// A home whose server reaches `rpc_url` directly: the tests' recording proxy speaks plain HTTP
+/// only, without CONNECT.
+fn direct_home(rpc_url: &str) -> ServerHome {
+    let config = config_text(rpc_url, 31337);
+    ServerHome::with_config(config.split_once("\n[privacy]").unwrap().0)
+}
+
+/// The sandboxed server on `home`, with `environment`, refuses a balance call for its TLS: the
+/// error's message.
+async fn balance_refusal(home: &ServerHome, environment: &[(&str, &std::path::Path)]) -> String {
+    // One probe, so that the log is read up to the sandbox's line.
+    let probe = [format!("read:{}", home.config_path().display())];
+    let (client, log) = serve_probing_with(home, &probe, &[], environment).await;
     assert!(log.contains("sandbox on:"), "{log}");
     let (kind, message) =
         tool_error(&call(&client, "wallet_balances", json!({ "account": 0 })).await);
-    println!("by another name: {kind}: {message}");
+    println!("{}: {kind}: {message}", home.config_path().display());
     assert_eq!(kind, "rpc_untrusted", "{message}");
-    assert!(message.contains("for another host name"), "{message}");
     client.cancel().await.unwrap();
-
-    // https to a port that speaks plain HTTP (Anvil's own): no TLS at all.
-    let config = config_text(&format!("https://127.0.0.1:{anvil_port}"), 31337);
-    let plain = ServerHome::with_config(config.split_once("\n[privacy]").unwrap().0);
-    let (client, _) = serve_probing_with(&plain, &probes[..1], &[], &[]).await;
-    let (kind, message) =
-        tool_error(&call(&client, "wallet_balances", json!({ "account": 0 })).await);
-    println!("https to plain HTTP: {kind}: {message}");
-    assert_eq!(kind, "rpc_untrusted", "{message}");
-    assert!(message.contains("the TLS handshake failed"), "{message}");
-    client.cancel().await.unwrap();
+    message
 }
 
 #[test]

@@ -108,6 +108,8 @@ pub enum ServerError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Desk(#[from] DeskError),
+    #[error(transparent)]
+    Egress(#[from] crate::privacy::egress::SetupError),
     #[error("the operating system's random source failed: {0}")]
     Random(String),
 }
@@ -163,7 +165,7 @@ impl Server {
     /// A server for the wallet in `home`, with its requests and audit log in the home's state
     /// directory.
     pub fn new(config: Config, home: &Home) -> Result<Self, ServerError> {
-        let http = Egress::new(&config).map_err(|_| ChainError::Setup)?;
+        let http = Egress::new(&config)?;
         let masker = (config.privacy.model_view == ModelView::Masked).then(|| {
             // Configured token contracts are public and are what the model names tokens by.
             Masker::new(

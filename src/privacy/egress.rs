@@ -61,25 +61,45 @@ impl std::fmt::Debug for Egress {
 
 /// The client could not be built.
 #[derive(Debug, thiserror::Error)]
-#[error("the HTTP client could not be set up")]
-pub struct SetupError;
+pub enum SetupError {
+    #[error(
+        "an RPC or proxy URL in the configuration is https, but no trusted certificate \
+         authorities could be loaded: install the system's CA certificates (the ca-certificates \
+         package on Debian), or set SSL_CERT_FILE to a PEM file of the authorities to trust"
+    )]
+    NoAuthorities,
+    #[error("privacy.proxy is not a proxy URL the HTTP client accepts: use http://host:port")]
+    Proxy,
+    #[error("the HTTP client could not be set up")]
+    Client,
+}
 
 impl Egress {
     /// A client for the configuration's RPC hosts, through its proxy if it names one.
     pub fn new(config: &Config) -> Result<Self, SetupError> {
+        let https = config
+            .networks()
+            .iter()
+            .map(|network| network.rpc_url.expose_url())
+            .chain(config.privacy.proxy.as_ref())
+            .any(|url| url.scheme() == "https");
         Self::build(
             config
                 .networks()
                 .iter()
                 .map(|network| network.rpc_url.host().to_owned()),
             config.privacy.proxy.as_ref(),
+            https,
         )
     }
 
-    /// A client for exactly `hosts`.
+    /// A client for exactly `hosts`. The system's trusted certificate authorities are loaded
+    /// only when some URL is `https`, and then here, once, before the sandbox: a configuration
+    /// of plain-HTTP nodes runs on a machine without any, and the sandbox need not open them.
     pub fn build(
         hosts: impl IntoIterator<Item = String>,
         proxy: Option<&url::Url>,
+        https: bool,
     ) -> Result<Self, SetupError> {
         // rustls needs a process-wide crypto provider; installing it twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -90,11 +110,25 @@ impl Egress {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("keyward/", env!("CARGO_PKG_VERSION")))
             .no_proxy();
-        if let Some(proxy) = proxy {
-            builder = builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|_| SetupError)?);
+        if !https {
+            builder = builder.tls_certs_only([]);
         }
+        if let Some(proxy) = proxy {
+            builder =
+                builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|_| SetupError::Proxy)?);
+        }
+        let client = builder.build().map_err(|err| {
+            // The one TLS failure building can meet: no authorities to load.
+            let tls = std::iter::successors(std::error::Error::source(&err), |e| e.source())
+                .any(|e| e.is::<rustls::Error>());
+            if https && tls {
+                SetupError::NoAuthorities
+            } else {
+                SetupError::Client
+            }
+        })?;
         Ok(Self {
-            client: builder.build().map_err(|_| SetupError)?,
+            client,
             allowed: Arc::new(hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect()),
             on_refusal: Arc::new(OnceLock::new()),
         })
@@ -162,7 +196,7 @@ mod tests {
 
     #[test]
     fn only_allowed_hosts_pass() {
-        let egress = Egress::build(["rpc.example".to_owned()], None).unwrap();
+        let egress = Egress::build(["rpc.example".to_owned()], None, true).unwrap();
         let ok: url::Url = "https://RPC.example/v3/x".parse().unwrap();
         let other: url::Url = "https://telemetry.example/".parse().unwrap();
         assert_eq!(egress.check(&ok, b"{}"), Ok(()));
@@ -177,7 +211,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_with_a_held_secret_is_refused_before_any_connection() {
         // Port 9 on loopback: nothing listens, so only a refusal can answer quickly and exactly.
-        let egress = Egress::build(["127.0.0.1".to_owned()], None).unwrap();
+        let egress = Egress::build(["127.0.0.1".to_owned()], None, false).unwrap();
         let refused = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = refused.clone();
         egress.on_refusal(move |refusal| seen.lock().unwrap().push(refusal.clone()));

@@ -113,7 +113,7 @@ fn restrict(plan: &Plan) -> Result<RestrictionStatus, RulesetError> {
         .handle_access(AccessNet::from_all(WANTED))?
         .scope(Scope::AbstractUnixSocket | Scope::Signal)?
         .create()?;
-    // Paths that do not exist (no /lib64 here, no SSL_CERT_DIR there) are skipped: nothing can be
+    // Paths that do not exist (no /lib64 here, no /etc/gai.conf there) are skipped: nothing can be
     // opened there anyway, and the sandbox allows no directory to be created outside the home.
     let rules = [
         (&plan.writable, all),

@@ -63,17 +63,6 @@ const RESOLVER_FILES: &[&str] = &[
     "/usr/lib64",
 ];
 
-/// Where the system's trusted certificates live on the common distributions; rustls's platform
-/// verifier loads them at the first HTTPS connection.
-const CERTIFICATE_FILES: &[&str] = &[
-    "/etc/ssl",
-    "/etc/pki",
-    "/etc/ca-certificates",
-    "/usr/share/ca-certificates",
-    "/usr/lib/ssl",
-    "/usr/local/share/ca-certificates",
-];
-
 /// What HID enumeration reads (hidapi's hidraw backend goes through libudev).
 const HID_FILES: &[&str] = &["/sys", "/run/udev"];
 
@@ -98,11 +87,9 @@ impl Plan {
             .collect();
         urls.extend(config.privacy.proxy.as_ref());
         let mut names = false;
-        let mut https = false;
         for url in urls {
             plan.connect.extend(url.port_or_known_default());
             names |= matches!(url.host(), Some(url::Host::Domain(_)));
-            https |= url.scheme() == "https";
         }
         match &config.ledger.transport {
             LedgerTransport::Speculos(address) => plan.connect.push(address.port()),
@@ -118,14 +105,8 @@ impl Plan {
             plan.readable
                 .extend(RESOLVER_FILES.iter().map(PathBuf::from));
         }
-        if https {
-            plan.readable
-                .extend(CERTIFICATE_FILES.iter().map(PathBuf::from));
-            for variable in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
-                plan.readable
-                    .extend(std::env::var_os(variable).map(PathBuf::from));
-            }
-        }
+        // No certificate files: the HTTP client loads the trusted authorities when it is built,
+        // before the sandbox (privacy::egress).
         // With --home, data, config and state are one directory.
         plan.writable.dedup();
         plan.readable.retain(|path| !plan.writable.contains(path));
@@ -253,7 +234,12 @@ mod tests {
         );
         assert_eq!(plan.connect, [53, 443, 3128, 9999]);
         assert!(plan.readable.contains(&PathBuf::from("/etc/resolv.conf")));
-        assert!(plan.readable.contains(&PathBuf::from("/etc/ssl")));
+        assert!(
+            !plan
+                .readable
+                .iter()
+                .any(|path| path.starts_with("/etc/ssl"))
+        );
         assert!(plan.devices.is_empty());
     }
 
